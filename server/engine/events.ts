@@ -40,7 +40,13 @@ export interface ExecutionErrorEvent {
 }
 export interface ExecutionInterruptedEvent {
   type: 'execution_interrupted';
-  data: { prompt_id: string; node_id: string | null; node_type: string | null; executed: string[]; timestamp: number };
+  data: {
+    prompt_id: string;
+    node_id: string | null;
+    node_type: string | null;
+    executed: string[];
+    timestamp: number;
+  };
 }
 export interface ExecutionSuccessEvent {
   type: 'execution_success';

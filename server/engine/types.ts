@@ -186,7 +186,10 @@ export interface NodeDefinition<
   experimental?: boolean;
   /** Where the definition came from (pack name), filled by the registry. */
   source?: string;
-  run(inputs: InputValues<I>, ctx: NodeContext): Promise<{ [K in keyof O]: unknown }> | { [K in keyof O]: unknown };
+  run(
+    inputs: InputValues<I>,
+    ctx: NodeContext,
+  ): Promise<{ [K in keyof O]: unknown }> | { [K in keyof O]: unknown };
 }
 
 /** A node type with its input/output generics erased, as the registry stores it. */
