@@ -1,0 +1,448 @@
+// Native float32 kernels for the tfjs wasm backend.
+//
+// The wasm backend runs BatchMatMul on XNNPACK only for batch 1 without
+// transpose flags; every other case (all backward matmuls, attention) takes a
+// scalar loop at ~2 GFLOP/s. This module re-registers the wasm matmul kernels
+// to call an N-API addon over OpenBLAS (native/, built at install by
+// scripts/build-native.js). The addon reads and writes the wasm heap in place,
+// so tensors never leave it. Whatever the addon cannot take (other dtypes,
+// general batch broadcasting, empty tensors) goes to the original kernel, and
+// when the addon is missing nothing is re-registered at all.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import type * as tfjs from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
+type Tf = typeof tfjs;
+type KernelConfig = ReturnType<Tf['getKernel']>;
+type KernelFunc = KernelConfig['kernelFunc'];
+type KernelArgs = Parameters<KernelFunc>[0];
+type TensorInfo = ReturnType<BackendWasm['makeOutput']>;
+
+/** The addon's surface (native/src/addon.cc). Offsets and strides count float32 elements. */
+export interface NativeAddon {
+  gemmBatched(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    batch: number,
+    alpha: number,
+    beta: number,
+    a: Float32Array,
+    aOffset: number,
+    lda: number,
+    strideA: number,
+    b: Float32Array,
+    bOffset: number,
+    ldb: number,
+    strideB: number,
+    c: Float32Array,
+    cOffset: number,
+    ldc: number,
+    strideC: number,
+  ): void;
+  setThreads(threads: number): void;
+  getThreads(): number;
+  library(): string;
+}
+
+export interface NativeKernelsStatus {
+  loaded: boolean;
+  /** BLAS build description, e.g. "OpenBLAS 0.3.21 … (core Zen)". */
+  library: string | null;
+  /** Why the addon is not in use (when loaded is false). */
+  reason?: string;
+  /** BLAS threads at load time. */
+  threads?: number;
+  /** Kernels currently routed to the addon. */
+  kernels?: string[];
+}
+
+export interface LoadOptions {
+  /** Force the fallback (as DDIT_NATIVE=0 does). */
+  disabled?: boolean;
+  /** Path of the compiled addon; defaults to native/build/Release/ddit_native.node. */
+  addonPath?: string;
+  /** BLAS threads; defaults to DDIT_NATIVE_THREADS, else the BLAS default (all cores). */
+  threads?: number;
+}
+
+export const DEFAULT_ADDON_PATH = path.resolve(__dirname, '../../native/build/Release/ddit_native.node');
+
+let addon: NativeAddon | null = null;
+let status: NativeKernelsStatus = { loaded: false, library: null, reason: 'not loaded yet' };
+
+function envDisabled(): boolean {
+  const v = (process.env.DDIT_NATIVE ?? '').trim().toLowerCase();
+  return v === '0' || v === 'false' || v === 'off' || v === 'no';
+}
+
+/**
+ * Loads the addon once (later calls return the first result unless the
+ * options change the outcome). Never throws: a missing or broken addon gives
+ * loaded=false and a reason, and the wasm kernels stay in place.
+ */
+export function loadNativeKernels(options: LoadOptions = {}): NativeKernelsStatus {
+  if (options.disabled || envDisabled()) {
+    addon = null;
+    status = { loaded: false, library: null, reason: 'disabled (DDIT_NATIVE=0)' };
+    return { ...status };
+  }
+  const file = options.addonPath ?? DEFAULT_ADDON_PATH;
+  if (addon === null || options.addonPath !== undefined) {
+    if (!fs.existsSync(file)) {
+      addon = null;
+      status = {
+        loaded: false,
+        library: null,
+        reason: `addon not built (${path.relative(process.cwd(), file) || file} missing; run "node scripts/build-native.js", needs g++ and libopenblas-dev)`,
+      };
+      return { ...status };
+    }
+    try {
+      addon = require(file) as NativeAddon;
+    } catch (err) {
+      addon = null;
+      status = { loaded: false, library: null, reason: `addon failed to load: ${(err as Error).message}` };
+      return { ...status };
+    }
+  }
+  const threads = options.threads ?? parseThreads(process.env.DDIT_NATIVE_THREADS);
+  if (threads !== undefined) addon.setThreads(threads);
+  status = {
+    loaded: true,
+    library: addon.library(),
+    threads: addon.getThreads(),
+    kernels: registeredNames(),
+  };
+  return { ...status };
+}
+
+function parseThreads(v: string | undefined): number | undefined {
+  if (v === undefined || v.trim() === '') return undefined;
+  const n = Number(v);
+  return Number.isInteger(n) && n >= 1 ? n : undefined;
+}
+
+/** The loaded addon, for callers that run kernels on their own arrays (benchmarks, tests). */
+export function nativeAddon(): NativeAddon | null {
+  return addon;
+}
+
+export function nativeKernelsStatus(): NativeKernelsStatus {
+  return { ...status, kernels: registeredNames() };
+}
+
+/** Sets the BLAS thread count; a no-op when the addon is not loaded. */
+export function setNativeThreads(threads: number): void {
+  addon?.setThreads(threads);
+  if (addon && status.loaded) status.threads = addon.getThreads();
+}
+
+// Original wasm kernels, keyed by kernel name, while ours are registered.
+const originals = new Map<string, KernelConfig>();
+
+function registeredNames(): string[] {
+  return [...originals.keys()];
+}
+
+const BACKEND = 'wasm';
+
+/**
+ * Routes the wasm backend's matmul kernels to the addon. Loads the addon if
+ * needed; when it is unavailable this changes nothing and reports why.
+ * Safe to call before or after the wasm backend is initialised, and twice.
+ */
+export function registerNativeKernels(tf: Tf, options: LoadOptions = {}): NativeKernelsStatus {
+  const loaded = loadNativeKernels(options);
+  if (!loaded.loaded) {
+    unregisterNativeKernels(tf);
+    return nativeKernelsStatus();
+  }
+  const makers: Record<string, (orig: KernelConfig) => KernelFunc> = {
+    BatchMatMul: (orig) => (args) => batchMatMul(tf, args, orig.kernelFunc),
+    _FusedMatMul: (orig) => (args) => fusedMatMul(tf, args, orig.kernelFunc),
+  };
+  for (const [name, make] of Object.entries(makers)) {
+    if (originals.has(name)) continue;
+    const orig = tf.getKernel(name, BACKEND);
+    if (!orig) continue; // wasm backend not imported: nothing to replace
+    tf.unregisterKernel(name, BACKEND);
+    // The original setupFunc binds the wasm entry point the fallback calls.
+    tf.registerKernel({ ...orig, kernelFunc: make(orig) });
+    originals.set(name, orig);
+  }
+  return nativeKernelsStatus();
+}
+
+/** Puts the original wasm kernels back. */
+export function unregisterNativeKernels(tf: Tf): void {
+  for (const [name, orig] of originals) {
+    tf.unregisterKernel(name, BACKEND);
+    tf.registerKernel(orig);
+  }
+  originals.clear();
+}
+
+interface MatMulPlan {
+  m: number;
+  n: number;
+  k: number;
+  batch: number;
+  strideA: number;
+  strideB: number;
+  outShape: number[];
+  /** For general broadcasting ([2,1]x[1,3]): the A and B matrix index of each output matrix. */
+  pairs?: Array<[number, number]>;
+}
+
+/** Shapes for C = op(A)·op(B) over broadcast batch dims, or null when the addon cannot take them. */
+function planMatMul(
+  tf: Tf,
+  a: TensorInfo,
+  b: TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+): MatMulPlan | null {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  if (ra < 2 || rb < 2) return null;
+  const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
+  const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+  if (k !== kb) return null; // the original kernel reports the mismatch
+  const batchA = tf.util.sizeFromShape(a.shape.slice(0, -2));
+  const batchB = tf.util.sizeFromShape(b.shape.slice(0, -2));
+  let outBatch: number[];
+  try {
+    outBatch = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  } catch {
+    return null;
+  }
+  const batch = tf.util.sizeFromShape(outBatch);
+  if (m === 0 || n === 0 || k === 0 || batch === 0) return null;
+  const plan: MatMulPlan = {
+    m,
+    n,
+    k,
+    batch,
+    strideA: batchA === 1 ? 0 : m * k,
+    strideB: batchB === 1 ? 0 : k * n,
+    outShape: [...outBatch, m, n],
+  };
+  // Equal batches line up one to one and a single matrix broadcasts with
+  // stride 0; anything else (e.g. [2,1]x[1,3], which the wasm kernel gets
+  // wrong) is spelled out matrix by matrix.
+  if (!((batchA === batch || batchA === 1) && (batchB === batch || batchB === 1))) {
+    plan.pairs = broadcastPairs(tf, outBatch, a.shape.slice(0, -2), b.shape.slice(0, -2));
+  }
+  return plan;
+}
+
+function broadcastPairs(
+  tf: Tf,
+  outBatch: number[],
+  aBatch: number[],
+  bBatch: number[],
+): Array<[number, number]> {
+  const index = (shape: number[], outIdx: number[]): number => {
+    // Right-align shape against the output; broadcast (size-1) dims read index 0.
+    const lead = outIdx.length - shape.length;
+    let flat = 0;
+    for (let d = 0; d < shape.length; d++) flat = flat * shape[d] + (shape[d] === 1 ? 0 : outIdx[lead + d]);
+    return flat;
+  };
+  const total = tf.util.sizeFromShape(outBatch);
+  const pairs: Array<[number, number]> = [];
+  const idx = new Array<number>(outBatch.length).fill(0);
+  for (let p = 0; p < total; p++) {
+    pairs.push([index(aBatch, idx), index(bBatch, idx)]);
+    for (let d = outBatch.length - 1; d >= 0; d--) {
+      if (++idx[d] < outBatch[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return pairs;
+}
+
+// Emscripten keeps HEAPF32 current across memory growth; the typings omit it.
+function heapF32(backend: BackendWasm): Float32Array {
+  return (backend.wasm as unknown as { HEAPF32: Float32Array }).HEAPF32;
+}
+
+function heapOffset(backend: BackendWasm, t: TensorInfo): number | null {
+  const bytes = backend.dataIdMap.get(t.dataId)?.memoryOffset;
+  if (bytes == null || bytes % 4 !== 0) return null;
+  return bytes / 4;
+}
+
+/** Runs the planned GEMM on the wasm heap into `out` (already allocated). beta=1 accumulates into out. */
+function runGemm(
+  backend: BackendWasm,
+  plan: MatMulPlan,
+  a: TensorInfo,
+  b: TensorInfo,
+  out: TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+  beta: number,
+): boolean {
+  const native = addon;
+  const aOff = heapOffset(backend, a);
+  const bOff = heapOffset(backend, b);
+  const cOff = heapOffset(backend, out);
+  if (!native || aOff === null || bOff === null || cOff === null) return false;
+  // Read the heap view only now: allocating the output may have grown (and so
+  // replaced) the wasm memory.
+  const heap = heapF32(backend);
+  let { m, batch, strideA } = plan;
+  const { n, k, strideB } = plan;
+  // A stack of untransposed A against one B is a single tall GEMM.
+  if (!plan.pairs && batch > 1 && strideB === 0 && strideA !== 0 && !transposeA) {
+    m *= batch;
+    batch = 1;
+    strideA = 0;
+  }
+  const lda = transposeA ? m : k;
+  const ldb = transposeB ? k : n;
+  if (plan.pairs) {
+    plan.pairs.forEach(([ia, ib], p) =>
+      native.gemmBatched(
+        transposeA,
+        transposeB,
+        m,
+        n,
+        k,
+        1,
+        1,
+        beta,
+        heap,
+        aOff + ia * m * k,
+        lda,
+        0,
+        heap,
+        bOff + ib * k * n,
+        ldb,
+        0,
+        heap,
+        cOff + p * m * n,
+        n,
+        0,
+      ),
+    );
+    return true;
+  }
+  native.gemmBatched(
+    transposeA,
+    transposeB,
+    m,
+    n,
+    k,
+    batch,
+    1,
+    beta,
+    heap,
+    aOff,
+    lda,
+    strideA,
+    heap,
+    bOff,
+    ldb,
+    strideB,
+    heap,
+    cOff,
+    n,
+    m * n,
+  );
+  return true;
+}
+
+function batchMatMul(tf: Tf, args: KernelArgs, fallback: KernelFunc): TensorInfo | TensorInfo[] {
+  const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+  const transposeA = Boolean(args.attrs?.transposeA);
+  const transposeB = Boolean(args.attrs?.transposeB);
+  const backend = args.backend as BackendWasm;
+  const plan = planMatMul(tf, a, b, transposeA, transposeB);
+  if (!plan || !addon) return fallback(args);
+  const out = backend.makeOutput(plan.outShape, 'float32');
+  if (!runGemm(backend, plan, a, b, out, transposeA, transposeB, 0)) {
+    backend.disposeData(out.dataId);
+    return fallback(args);
+  }
+  return out;
+}
+
+// tfjs fused activations, run with the backend's own kernels after the GEMM.
+const ACTIVATION_KERNELS: Record<string, string> = {
+  relu: 'Relu',
+  relu6: 'Relu6',
+  sigmoid: 'Sigmoid',
+  elu: 'Elu',
+  leakyrelu: 'LeakyRelu',
+  prelu: 'Prelu',
+};
+
+function fusedMatMul(tf: Tf, args: KernelArgs, fallback: KernelFunc): TensorInfo | TensorInfo[] {
+  const { a, b, bias, preluActivationWeights } = args.inputs as {
+    a: TensorInfo;
+    b: TensorInfo;
+    bias?: TensorInfo;
+    preluActivationWeights?: TensorInfo;
+  };
+  const attrs = args.attrs ?? {};
+  const transposeA = Boolean(attrs.transposeA);
+  const transposeB = Boolean(attrs.transposeB);
+  const activation = String(attrs.activation ?? 'linear');
+  const backend = args.backend as BackendWasm;
+  const plan = planMatMul(tf, a, b, transposeA, transposeB);
+  const actKernel = activation === 'linear' ? null : ACTIVATION_KERNELS[activation];
+  if (!plan || !addon || actKernel === undefined) return fallback(args);
+  // A bias must broadcast along rows: a vector of n (or 1) elements.
+  if (
+    bias &&
+    (bias.dtype !== 'float32' ||
+      (tf.util.sizeFromShape(bias.shape) !== plan.n && tf.util.sizeFromShape(bias.shape) !== 1))
+  )
+    return fallback(args);
+  if (bias && bias.shape.length > 1 && bias.shape.slice(0, -1).some((d) => d !== 1)) return fallback(args);
+  const out = backend.makeOutput(plan.outShape, 'float32');
+  let beta = 0;
+  if (bias) {
+    const biasValues = backend.typedArrayFromHeap(bias) as Float32Array;
+    const rows = tf.util.sizeFromShape(plan.outShape) / plan.n;
+    const outValues = backend.typedArrayFromHeap(out) as Float32Array;
+    if (biasValues.length === 1) outValues.fill(biasValues[0]);
+    else for (let r = 0; r < rows; r++) outValues.set(biasValues, r * plan.n);
+    beta = 1;
+  }
+  if (!runGemm(backend, plan, a, b, out, transposeA, transposeB, beta)) {
+    backend.disposeData(out.dataId);
+    return fallback(args);
+  }
+  if (!actKernel) return out;
+  const kernel = tf.getKernel(actKernel, BACKEND);
+  if (!kernel) {
+    backend.disposeData(out.dataId);
+    return fallback(args);
+  }
+  const actInputs: Record<string, TensorInfo> = { x: out };
+  if (activation === 'prelu') {
+    if (!preluActivationWeights) {
+      backend.disposeData(out.dataId);
+      return fallback(args);
+    }
+    actInputs.alpha = preluActivationWeights;
+  }
+  const result = kernel.kernelFunc({
+    inputs: actInputs as KernelArgs['inputs'],
+    backend,
+    attrs: activation === 'leakyrelu' ? { alpha: attrs.leakyreluAlpha ?? 0.2 } : {},
+  }) as TensorInfo;
+  backend.disposeData(out.dataId);
+  return result;
+}

@@ -1,0 +1,277 @@
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import {
+  DEFAULT_ADDON_PATH,
+  loadNativeKernels,
+  nativeAddon,
+  nativeKernelsStatus,
+  registerNativeKernels,
+  unregisterNativeKernels,
+} from '../../../server/runtime/native-kernels';
+
+// Plain double-precision reference for op(A)·op(B) over equal or broadcast batches.
+function referenceMatMul(
+  a: Float32Array,
+  aShape: number[],
+  b: Float32Array,
+  bShape: number[],
+  ta: boolean,
+  tb: boolean,
+): Float32Array {
+  const [ar, ac] = aShape.slice(-2);
+  const [br, bc] = bShape.slice(-2);
+  const m = ta ? ac : ar;
+  const k = ta ? ar : ac;
+  const n = tb ? br : bc;
+  const batchA = a.length / (ar * ac);
+  const batchB = b.length / (br * bc);
+  const batch = Math.max(batchA, batchB);
+  const out = new Float32Array(batch * m * n);
+  for (let p = 0; p < batch; p++) {
+    const ao = (batchA === 1 ? 0 : p) * ar * ac;
+    const bo = (batchB === 1 ? 0 : p) * br * bc;
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let q = 0; q < k; q++) {
+          const av = ta ? a[ao + q * ac + i] : a[ao + i * ac + q];
+          const bv = tb ? b[bo + j * bc + q] : b[bo + q * bc + j];
+          s += av * bv;
+        }
+        out[p * m * n + i * n + j] = s;
+      }
+  }
+  return out;
+}
+
+function maxAbsDiff(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  expect(x.length).toBe(y.length);
+  let d = 0;
+  for (let i = 0; i < x.length; i++) d = Math.max(d, Math.abs(x[i] - y[i]));
+  return d;
+}
+
+const root = path.resolve(__dirname, '../../..');
+
+beforeAll(async () => {
+  // Each checkout builds its own (gitignored) addon; build it if this one has not.
+  if (!fs.existsSync(DEFAULT_ADDON_PATH)) {
+    execFileSync(process.execPath, [path.join(root, 'scripts/build-native.js')], { stdio: 'ignore' });
+  }
+  await tf.setBackend('wasm');
+  await tf.ready();
+});
+
+afterAll(() => {
+  unregisterNativeKernels(tf);
+});
+
+describe('native matmul kernels on the wasm backend', () => {
+  beforeAll(() => {
+    const status = registerNativeKernels(tf);
+    if (!status.loaded) throw new Error(`native kernels unavailable: ${status.reason}`);
+  });
+
+  it('reports the BLAS library and the kernels it took over', () => {
+    const status = nativeKernelsStatus();
+    expect(status.loaded).toBe(true);
+    expect(status.library).toMatch(/BLAS/i);
+    expect(status.kernels).toEqual(expect.arrayContaining(['BatchMatMul', '_FusedMatMul']));
+    expect(tf.getKernel('BatchMatMul', 'wasm').kernelFunc).not.toBe(undefined);
+  });
+
+  const shapes: Array<{ name: string; a: number[]; b: number[] }> = [
+    { name: '2-D', a: [37, 53], b: [53, 29] },
+    { name: 'batched', a: [3, 17, 40], b: [3, 40, 23] },
+    { name: 'rank-4 batched', a: [2, 3, 9, 16], b: [2, 3, 16, 11] },
+    { name: 'batched A, one B', a: [4, 13, 24], b: [24, 19] },
+    { name: 'one A, batched B', a: [13, 24], b: [4, 24, 19] },
+  ];
+  for (const { name, a: aShape, b: bShape } of shapes) {
+    for (const ta of [false, true]) {
+      for (const tb of [false, true]) {
+        it(`${name} transposeA=${ta} transposeB=${tb} matches the reference`, () => {
+          // Stored shapes for op(A): swap the last two dims when transposed.
+          const sa = ta ? [...aShape.slice(0, -2), aShape.at(-1)!, aShape.at(-2)!] : aShape;
+          const sb = tb ? [...bShape.slice(0, -2), bShape.at(-1)!, bShape.at(-2)!] : bShape;
+          const a = tf.randomNormal(sa, 0, 1, 'float32', 1);
+          const b = tf.randomNormal(sb, 0, 1, 'float32', 2);
+          const c = tf.matMul(a, b, ta, tb);
+          const want = referenceMatMul(
+            a.dataSync() as Float32Array,
+            sa,
+            b.dataSync() as Float32Array,
+            sb,
+            ta,
+            tb,
+          );
+          expect(c.shape).toEqual([
+            ...(aShape.length >= bShape.length ? aShape : bShape).slice(0, -2),
+            aShape.at(-2),
+            bShape.at(-1),
+          ]);
+          expect(maxAbsDiff(c.dataSync(), want)).toBeLessThan(1e-4);
+          tf.dispose([a, b, c]);
+        });
+      }
+    }
+  }
+
+  it('gives the same gradients through tf.grad as the original wasm kernels', () => {
+    const a = tf.randomNormal([3, 12, 20], 0, 1, 'float32', 3);
+    const b = tf.randomNormal([3, 16, 20], 0, 1, 'float32', 4);
+    const w = tf.randomNormal([20, 20], 0, 1, 'float32', 5);
+    const v = tf.randomNormal([20, 8], 0, 1, 'float32', 6);
+    // Forward uses NN, NT and TN products, batched and 2-D; backward adds TT.
+    const loss = (x: tf.Tensor, y: tf.Tensor) => {
+      const s = tf.matMul(x, y, false, true); // [3,12,16]
+      const t = tf.matMul(s, y); // [3,12,20]
+      const u = tf.matMul(x, t, true, false); // [3,20,20]
+      const lin = tf.matMul(x.reshape([36, 20]), v); // [36,8]
+      return tf.add(tf.sum(tf.mul(u, w)), tf.sum(tf.square(lin)));
+    };
+    const gradsOf = () => {
+      const g = tf.grads(loss)([a, b]);
+      const out = g.map((t) => t.dataSync().slice());
+      tf.dispose(g);
+      return out;
+    };
+    const native = gradsOf();
+    unregisterNativeKernels(tf);
+    const plain = gradsOf();
+    registerNativeKernels(tf);
+    expect(native).toHaveLength(2);
+    for (let i = 0; i < 2; i++) {
+      const scale = Math.max(...Array.from(plain[i], Math.abs));
+      expect(maxAbsDiff(native[i], plain[i]) / scale).toBeLessThan(1e-5);
+    }
+    tf.dispose([a, b, w, v]);
+  });
+
+  it('runs fused matmul with bias and activation', () => {
+    const a = tf.randomNormal([2, 7, 10], 0, 1, 'float32', 6);
+    const b = tf.randomNormal([2, 10, 5], 0, 1, 'float32', 7);
+    const bias = tf.randomNormal([5], 0, 1, 'float32', 8);
+    for (const activation of ['linear', 'relu', 'sigmoid'] as const) {
+      const got = tf.fused.matMul({ a, b, bias, activation });
+      const mm = referenceMatMul(
+        a.dataSync() as Float32Array,
+        a.shape,
+        b.dataSync() as Float32Array,
+        b.shape,
+        false,
+        false,
+      );
+      const bv = bias.dataSync();
+      const want = mm.map((v, i) => {
+        const x = v + bv[i % 5];
+        return activation === 'relu' ? Math.max(0, x) : activation === 'sigmoid' ? 1 / (1 + Math.exp(-x)) : x;
+      });
+      expect(maxAbsDiff(got.dataSync(), want)).toBeLessThan(1e-4);
+      got.dispose();
+    }
+    tf.dispose([a, b, bias]);
+  });
+
+  it('broadcasts general batch shapes (which the plain wasm kernel gets wrong)', () => {
+    const a = tf.randomNormal([2, 1, 4, 5], 0, 1, 'float32', 9);
+    const b = tf.randomNormal([1, 3, 5, 6], 0, 1, 'float32', 10);
+    const c = tf.matMul(a, b);
+    expect(c.shape).toEqual([2, 3, 4, 6]);
+    const av = a.dataSync();
+    const bv = b.dataSync();
+    const cv = c.dataSync();
+    // Spot-check entry [1,2,3,4].
+    let s = 0;
+    for (let q = 0; q < 5; q++) s += av[20 + 3 * 5 + q] * bv[2 * 30 + q * 6 + 4];
+    expect(Math.abs(cv[((1 * 3 + 2) * 4 + 3) * 6 + 4] - s)).toBeLessThan(1e-4);
+    tf.dispose([a, b, c]);
+  });
+
+  it('rejects operands that reach past their array', () => {
+    const addon = nativeAddon()!;
+    const x = new Float32Array(6);
+    expect(() =>
+      addon.gemmBatched(false, false, 2, 2, 3, 1, 1, 0, x, 0, 3, 0, x, 0, 2, 0, x, 4, 2, 0),
+    ).toThrow(/past the end/);
+    expect(() =>
+      addon.gemmBatched(false, false, 2, 2, 3, 1, 1, 0, x, 0, 2, 0, x, 0, 2, 0, x, 0, 2, 0),
+    ).toThrow(/leading dimension/);
+  });
+
+  it('works on arrays over a SharedArrayBuffer (the threaded wasm heap)', () => {
+    const addon = nativeAddon()!;
+    const heap = new Float32Array(new SharedArrayBuffer(4 * 20), 4, 16);
+    heap.set([1, 2, 3, 4, 5, 6, 1, 0, 0, 1, 1, 1]);
+    addon.gemmBatched(false, false, 2, 2, 3, 1, 1, 0, heap, 0, 3, 0, heap, 6, 2, 0, heap, 12, 2, 0);
+    expect(Array.from(heap.subarray(12))).toEqual([4, 5, 10, 11]);
+  });
+});
+
+describe('fallback when the native kernels are unavailable', () => {
+  const a = () => tf.randomNormal([3, 20, 30], 0, 1, 'float32', 11);
+  const b = () => tf.randomNormal([3, 25, 30], 0, 1, 'float32', 12);
+
+  it('DDIT_NATIVE=0 keeps the original wasm kernels and gives the same numbers', () => {
+    unregisterNativeKernels(tf);
+    const original = tf.getKernel('BatchMatMul', 'wasm');
+    registerNativeKernels(tf);
+    expect(tf.getKernel('BatchMatMul', 'wasm').kernelFunc).not.toBe(original.kernelFunc);
+    const x = a();
+    const y = b();
+    const native = tf.matMul(x, y, false, true);
+    const prev = process.env.DDIT_NATIVE;
+    process.env.DDIT_NATIVE = '0';
+    try {
+      const status = registerNativeKernels(tf);
+      expect(status.loaded).toBe(false);
+      expect(status.reason).toMatch(/DDIT_NATIVE=0/);
+      expect(status.kernels).toEqual([]);
+      expect(tf.getKernel('BatchMatMul', 'wasm').kernelFunc).toBe(original.kernelFunc);
+      const plain = tf.matMul(x, y, false, true);
+      expect(maxAbsDiff(native.dataSync(), plain.dataSync())).toBeLessThan(1e-4);
+      const want = referenceMatMul(
+        x.dataSync() as Float32Array,
+        x.shape,
+        y.dataSync() as Float32Array,
+        y.shape,
+        false,
+        true,
+      );
+      expect(maxAbsDiff(plain.dataSync(), want)).toBeLessThan(1e-4);
+      tf.dispose([plain]);
+    } finally {
+      if (prev === undefined) delete process.env.DDIT_NATIVE;
+      else process.env.DDIT_NATIVE = prev;
+    }
+    tf.dispose([x, y, native]);
+  });
+
+  it('a missing addon reports why and registers nothing', () => {
+    unregisterNativeKernels(tf);
+    const status = registerNativeKernels(tf, {
+      addonPath: path.join(root, 'native/build/Release/missing.node'),
+    });
+    expect(status.loaded).toBe(false);
+    expect(status.reason).toMatch(/not built/);
+    expect(status.kernels).toEqual([]);
+    const x = a();
+    const y = b();
+    const c = tf.matMul(x, y, false, true);
+    const want = referenceMatMul(
+      x.dataSync() as Float32Array,
+      x.shape,
+      y.dataSync() as Float32Array,
+      y.shape,
+      false,
+      true,
+    );
+    expect(maxAbsDiff(c.dataSync(), want)).toBeLessThan(1e-4);
+    tf.dispose([x, y, c]);
+    // Loading the real addon again restores the native path.
+    expect(loadNativeKernels({ addonPath: DEFAULT_ADDON_PATH }).loaded).toBe(true);
+  });
+});
