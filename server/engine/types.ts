@@ -66,7 +66,8 @@ export interface SocketInput extends InputCommon {
   type: SocketType;
 }
 
-export type InputSpec = IntInput | FloatInput | StringInput | BooleanInput | ComboInput | SocketInput;
+export type WidgetInput = IntInput | FloatInput | StringInput | BooleanInput | ComboInput;
+export type InputSpec = WidgetInput | SocketInput;
 
 export interface OutputSpec {
   type: SocketType;
