@@ -1,0 +1,134 @@
+/**
+ * The masked-diffusion ancestral sampler with caching (MDLM "ddpm_cache", spec §3.2). It works on
+ * token ids only; the model is reached through a callback returning SUBS probabilities, so the same
+ * loop serves captioning, question answering and free-form in-filling.
+ */
+import { samplerTimes, SAMPLER_TIME_EPS } from './masked-schedule';
+import type { Rng } from './random';
+
+/** SUBS probabilities [B·M·V] for the state x [B·M]. */
+export type ProbabilityFn = (x: Int32Array) => Promise<Float32Array> | Float32Array;
+
+export interface MaskedStep {
+  /** 1-based step just completed (0 = the initial state). */
+  step: number;
+  steps: number;
+  tokens: Int32Array;
+  /** Whether this step needed a forward pass (false when the cached probabilities were reused). */
+  forward: boolean;
+}
+
+export interface MaskedSamplerOptions {
+  /** Template ids [B·M]; entries at non-fixed positions are ignored (they start as MASK). */
+  template: Int32Array | readonly number[];
+  /** Keep mask [B·M]: true = fixed token that never changes. */
+  fixed: readonly boolean[] | Uint8Array;
+  vocab: number;
+  maskId: number;
+  steps: number;
+  rng: Rng;
+  probabilities: ProbabilityFn;
+  /** Reuse p when a step changed nothing (the reference's behaviour). Off only for testing. */
+  cache?: boolean;
+  eps?: number;
+  onStep?: (s: MaskedStep) => void | Promise<void>;
+}
+
+export interface MaskedResult {
+  tokens: Int32Array;
+  forwardPasses: number;
+}
+
+/**
+ * One ancestral update from t to s for every masked position: unnormalised weights q(v) = p(v)(t−s)
+ * and q(MASK) = s, drawn by an exponential race argmax q(v)/E_v, E_v = 1e-10 − ln(U_v + 1e-10).
+ * Unmasked positions are copied (no re-masking). Uniforms are drawn only for masked positions, in
+ * position order, then vocabulary order.
+ */
+export function ancestralUpdate(
+  x: Int32Array,
+  p: Float32Array,
+  t: number,
+  s: number,
+  vocab: number,
+  maskId: number,
+  rng: Rng,
+): Int32Array {
+  const next = new Int32Array(x);
+  const reveal = t - s;
+  for (let r = 0; r < x.length; r++) {
+    if (x[r] !== maskId) continue;
+    const off = r * vocab;
+    let best = -Infinity;
+    let arg = 0;
+    for (let v = 0; v < vocab; v++) {
+      const q = v === maskId ? s : p[off + v] * reveal;
+      const e = 1e-10 - Math.log(rng.uniform() + 1e-10);
+      const score = q / e;
+      if (score > best) {
+        best = score;
+        arg = v;
+      }
+    }
+    next[r] = arg;
+  }
+  return next;
+}
+
+/** Greedy clean-up: every remaining MASK becomes argmax p (SUBS already gives p(MASK) = 0). */
+export function argmaxFill(x: Int32Array, p: Float32Array, vocab: number, maskId: number): Int32Array {
+  const out = new Int32Array(x);
+  for (let r = 0; r < x.length; r++) {
+    if (x[r] !== maskId) continue;
+    const off = r * vocab;
+    let best = -Infinity;
+    let arg = 0;
+    for (let v = 0; v < vocab; v++) {
+      if (v !== maskId && p[off + v] > best) {
+        best = p[off + v];
+        arg = v;
+      }
+    }
+    out[r] = arg;
+  }
+  return out;
+}
+
+function sameTokens(a: Int32Array, b: Int32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export async function sampleMasked(o: MaskedSamplerOptions): Promise<MaskedResult> {
+  const n = o.template.length;
+  if (o.fixed.length !== n) throw new Error(`sampleMasked: keep mask has ${o.fixed.length} entries for ${n} tokens`);
+  const useCache = o.cache ?? true;
+  let x: Int32Array = new Int32Array(n);
+  for (let i = 0; i < n; i++) x[i] = o.fixed[i] ? o.template[i] : o.maskId;
+  const eps = o.eps ?? SAMPLER_TIME_EPS;
+  const times = samplerTimes(o.steps, eps);
+  const dt = (1 - eps) / o.steps;
+  let passes = 0;
+  let p: Float32Array | null = null;
+  const probs = async (): Promise<Float32Array> => {
+    passes++;
+    const q = await o.probabilities(x);
+    if (q.length !== n * o.vocab) throw new Error(`sampleMasked: probabilities have ${q.length} values, expected ${n * o.vocab}`);
+    return q;
+  };
+  if (o.onStep) await o.onStep({ step: 0, steps: o.steps, tokens: x, forward: false });
+  for (let j = 0; j < o.steps; j++) {
+    const t = times[j];
+    const forward = p === null;
+    if (p === null) p = await probs();
+    const next = ancestralUpdate(x, p, t, t - dt, o.vocab, o.maskId, o.rng);
+    if (!useCache || !sameTokens(next, x)) p = null;
+    x = next;
+    if (o.onStep) await o.onStep({ step: j + 1, steps: o.steps, tokens: x, forward });
+  }
+  if (x.includes(o.maskId)) {
+    if (p === null) p = await probs();
+    x = argmaxFill(x, p, o.vocab, o.maskId);
+  }
+  return { tokens: x, forwardPasses: passes };
+}

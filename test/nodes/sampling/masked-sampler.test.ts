@@ -1,0 +1,140 @@
+import { ancestralUpdate, sampleMasked, type MaskedStep } from '../../../nodes/sampling/masked-sampler';
+import { subsProbabilities } from '../../../nodes/sampling/subs';
+import { Rng } from '../../../nodes/sampling/random';
+
+const V = 7;
+const MASK = 6;
+
+/** A deterministic stand-in for f + SUBS whose prediction depends on the whole current state. */
+function stateDependent(x: Int32Array): Float32Array {
+  const logits = new Float32Array(x.length * V);
+  let h = 17;
+  for (const t of x) h = (h * 31 + t + 3) % 1009;
+  for (let r = 0; r < x.length; r++) {
+    for (let v = 0; v < V; v++) logits[r * V + v] = Math.sin(h * 0.37 + r * 1.3 + v * 2.1) * 3;
+  }
+  return subsProbabilities(logits, x, V, MASK);
+}
+
+const prompt = [2, 0, 4]; // fixed prefix, as a VQA question
+function template(m: number): { ids: number[]; fixed: boolean[] } {
+  return {
+    ids: Array.from({ length: m }, (_, i) => (i < prompt.length ? prompt[i] : MASK)),
+    fixed: Array.from({ length: m }, (_, i) => i < prompt.length),
+  };
+}
+
+describe('masked ancestral sampler (spec §3.2, §5 item 12)', () => {
+  it('never adds masks, never changes unmasked tokens, keeps the prompt and ends without MASK', async () => {
+    const m = 12;
+    const t = template(m);
+    const states: Int32Array[] = [];
+    const res = await sampleMasked({
+      template: t.ids,
+      fixed: t.fixed,
+      vocab: V,
+      maskId: MASK,
+      steps: 8,
+      rng: new Rng(4),
+      probabilities: stateDependent,
+      onStep: (s: MaskedStep) => void states.push(new Int32Array(s.tokens)),
+    });
+    expect(states).toHaveLength(9);
+    expect(Array.from(states[0].slice(3))).toEqual(new Array(m - 3).fill(MASK));
+    for (let k = 0; k < states.length; k++) {
+      expect(Array.from(states[k].slice(0, 3))).toEqual(prompt);
+      if (k === 0) continue;
+      const prev = states[k - 1];
+      const cur = states[k];
+      const count = (a: Int32Array) => a.filter((v) => v === MASK).length;
+      expect(count(cur)).toBeLessThanOrEqual(count(prev));
+      for (let i = 0; i < m; i++) if (prev[i] !== MASK) expect(cur[i]).toBe(prev[i]);
+    }
+    expect(res.tokens.includes(MASK)).toBe(false);
+    expect(Array.from(res.tokens.slice(0, 3))).toEqual(prompt);
+  });
+
+  it('is deterministic for a fixed seed', async () => {
+    const t = template(16);
+    const run = (seed: number) =>
+      sampleMasked({
+        template: t.ids,
+        fixed: t.fixed,
+        vocab: V,
+        maskId: MASK,
+        steps: 6,
+        rng: new Rng(seed),
+        probabilities: stateDependent,
+      });
+    const a = await run(123);
+    const b = await run(123);
+    expect(Array.from(a.tokens)).toEqual(Array.from(b.tokens));
+    const others = await Promise.all([1, 2, 3, 4].map(run));
+    expect(others.some((o) => Array.from(o.tokens).join() !== Array.from(a.tokens).join())).toBe(true);
+  });
+
+  it('outputs token a everywhere outside the fixed slots when p is one-hot on a', async () => {
+    const m = 10;
+    const t = template(m);
+    const a = 5;
+    const oneHot = (x: Int32Array): Float32Array => {
+      const logits = new Float32Array(x.length * V).fill(-1e4);
+      for (let r = 0; r < x.length; r++) logits[r * V + a] = 0;
+      return subsProbabilities(logits, x, V, MASK);
+    };
+    const res = await sampleMasked({
+      template: t.ids,
+      fixed: t.fixed,
+      vocab: V,
+      maskId: MASK,
+      steps: 3,
+      rng: new Rng(0),
+      probabilities: oneHot,
+    });
+    expect(Array.from(res.tokens)).toEqual([...prompt, ...new Array(m - 3).fill(a)]);
+  });
+
+  it('reveals each MASK in one step with frequency (t − s)/t, drawing tokens by p', () => {
+    const n = 40000;
+    const x = new Int32Array(n).fill(MASK);
+    const pRow = [0.1, 0.2, 0.3, 0.15, 0.05, 0.2, 0];
+    const p = new Float32Array(n * V);
+    for (let r = 0; r < n; r++) for (let v = 0; v < V; v++) p[r * V + v] = pRow[v];
+    const t = 0.6;
+    const s = 0.45;
+    const next = ancestralUpdate(x, p, t, s, V, MASK, new Rng(99));
+    const counts = new Array(V).fill(0);
+    for (const v of next) counts[v]++;
+    const revealed = n - counts[MASK];
+    const expected = (t - s) / t;
+    const sd = Math.sqrt((expected * (1 - expected)) / n);
+    expect(Math.abs(revealed / n - expected)).toBeLessThan(4 * sd);
+    for (let v = 0; v < MASK; v++) {
+      const f = counts[v] / revealed;
+      expect(Math.abs(f - pRow[v])).toBeLessThan(4 * Math.sqrt((pRow[v] * (1 - pRow[v])) / revealed) + 1e-9);
+    }
+  });
+});
+
+describe('probability cache (spec §5 item 13)', () => {
+  it('gives the same tokens with and without the cache, with fewer forward passes', async () => {
+    const t = template(6);
+    const run = (cache: boolean) =>
+      sampleMasked({
+        template: t.ids,
+        fixed: t.fixed,
+        vocab: V,
+        maskId: MASK,
+        steps: 40,
+        rng: new Rng(2024),
+        probabilities: stateDependent,
+        cache,
+      });
+    const cached = await run(true);
+    const uncached = await run(false);
+    expect(Array.from(cached.tokens)).toEqual(Array.from(uncached.tokens));
+    expect(uncached.forwardPasses).toBeGreaterThanOrEqual(40);
+    expect(cached.forwardPasses).toBeLessThan(uncached.forwardPasses);
+    expect(cached.forwardPasses).toBeGreaterThanOrEqual(2);
+  });
+});
