@@ -2,7 +2,7 @@
  * Classifier-free guidance (spec §3.1 loop step 2): v = v_u + g·(v_c − v_u). g = 1 runs only the
  * conditional pass; any other g runs both (batched in one call when the two prompts share M).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../server/runtime/tf';
 import type { Conditioning, DualModel, Guider } from './interfaces';
 
 /** v_u + g·(v_c − v_u); g = 1 returns a copy of v_c exactly and g = 0 returns v_u exactly. */
@@ -16,7 +16,9 @@ export function broadcastEmbeds(embeds: tf.Tensor3D, batch: number, who: string)
   const b = embeds.shape[0];
   if (b === batch) return tf.clone(embeds);
   if (b === 1) return tf.tile(embeds, [batch, 1, 1]);
-  throw new Error(`${who}: conditioning batch ${b} does not match the latent batch ${batch} (use 1 or ${batch})`);
+  throw new Error(
+    `${who}: conditioning batch ${b} does not match the latent batch ${batch} (use 1 or ${batch})`,
+  );
 }
 
 async function velocityOnly(

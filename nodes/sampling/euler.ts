@@ -2,7 +2,7 @@
  * Euler integration of the flow ODE over a SIGMAS list (spec §3.1): z ← z + (σ_{i+1} − σ_i)·v,
  * in float32. The clean-latent estimate x̂₀ = z − σ·v is offered to a callback each step for previews.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../server/runtime/tf';
 import type { Guider } from './interfaces';
 import type { Rng } from './random';
 
@@ -32,23 +32,23 @@ export async function sampleEuler(
   const total = sigmas.length - 1;
   try {
     for (let i = 0; i < total; i++) {
-    const sigma = sigmas[i];
-    const v = await guider.velocity(z, sigma);
-    try {
-      if (onStep) {
-        const x0 = tf.tidy(() => tf.sub(z, tf.mul(v, sigma)) as tf.Tensor4D);
-        try {
-          await onStep({ index: i, total, sigma, x0 });
-        } finally {
-          x0.dispose();
+      const sigma = sigmas[i];
+      const v = await guider.velocity(z, sigma);
+      try {
+        if (onStep) {
+          const x0 = tf.tidy(() => tf.sub(z, tf.mul(v, sigma)) as tf.Tensor4D);
+          try {
+            await onStep({ index: i, total, sigma, x0 });
+          } finally {
+            x0.dispose();
+          }
         }
+        const next = tf.tidy(() => tf.add(z, tf.mul(v, sigmas[i + 1] - sigma)) as tf.Tensor4D);
+        z.dispose();
+        z = next;
+      } finally {
+        v.dispose();
       }
-      const next = tf.tidy(() => tf.add(z, tf.mul(v, sigmas[i + 1] - sigma)) as tf.Tensor4D);
-      z.dispose();
-      z = next;
-    } finally {
-      v.dispose();
-    }
     }
   } catch (e) {
     z.dispose();

@@ -18,7 +18,8 @@ export function shiftSigma(sigma: number, shift: number): number {
  * SD3 scheduler shifts a second time; that double shift is kept for parity.
  */
 export function flowMatchSigmas(steps: number, shift = 3.0): number[] {
-  if (!Number.isInteger(steps) || steps < 1) throw new Error(`flowMatchSigmas: steps must be ≥ 1, got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 1)
+    throw new Error(`flowMatchSigmas: steps must be ≥ 1, got ${steps}`);
   if (!(shift > 0)) throw new Error(`flowMatchSigmas: shift must be > 0, got ${shift}`);
   const sigmaMinShifted = shiftSigma(1 / TRAIN_TIMESTEPS, shift);
   const out: number[] = [];
@@ -35,7 +36,8 @@ export function flowMatchSigmas(steps: number, shift = 3.0): number[] {
  * its last `steps` + 1 values, so the run starts at a lower noise level and still ends at 0.
  */
 export function truncatedSigmas(steps: number, shift: number, denoise: number): number[] {
-  if (!(denoise > 0 && denoise <= 1)) throw new Error(`truncatedSigmas: denoise must be in (0, 1], got ${denoise}`);
+  if (!(denoise > 0 && denoise <= 1))
+    throw new Error(`truncatedSigmas: denoise must be in (0, 1], got ${denoise}`);
   if (denoise === 1) return flowMatchSigmas(steps, shift);
   const total = Math.floor(steps / denoise);
   const full = flowMatchSigmas(total, shift);
@@ -44,7 +46,11 @@ export function truncatedSigmas(steps: number, shift: number, denoise: number): 
 
 /** Checks that a SIGMAS value is usable by a sampler: finite, non-increasing, at least two entries. */
 export function assertSigmas(sigmas: unknown, who: string): asserts sigmas is number[] {
-  if (!Array.isArray(sigmas) || sigmas.length < 2 || sigmas.some((s) => typeof s !== 'number' || !isFinite(s))) {
+  if (
+    !Array.isArray(sigmas) ||
+    sigmas.length < 2 ||
+    sigmas.some((s) => typeof s !== 'number' || !isFinite(s))
+  ) {
     throw new Error(`${who}: input 'sigmas' must be a list of at least two finite numbers`);
   }
   for (let i = 1; i < sigmas.length; i++) {

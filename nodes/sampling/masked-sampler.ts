@@ -101,7 +101,8 @@ function sameTokens(a: Int32Array, b: Int32Array): boolean {
 
 export async function sampleMasked(o: MaskedSamplerOptions): Promise<MaskedResult> {
   const n = o.template.length;
-  if (o.fixed.length !== n) throw new Error(`sampleMasked: keep mask has ${o.fixed.length} entries for ${n} tokens`);
+  if (o.fixed.length !== n)
+    throw new Error(`sampleMasked: keep mask has ${o.fixed.length} entries for ${n} tokens`);
   const useCache = o.cache ?? true;
   let x: Int32Array = new Int32Array(n);
   for (let i = 0; i < n; i++) x[i] = o.fixed[i] ? o.template[i] : o.maskId;
@@ -113,7 +114,8 @@ export async function sampleMasked(o: MaskedSamplerOptions): Promise<MaskedResul
   const probs = async (): Promise<Float32Array> => {
     passes++;
     const q = await o.probabilities(x);
-    if (q.length !== n * o.vocab) throw new Error(`sampleMasked: probabilities have ${q.length} values, expected ${n * o.vocab}`);
+    if (q.length !== n * o.vocab)
+      throw new Error(`sampleMasked: probabilities have ${q.length} values, expected ${n * o.vocab}`);
     return q;
   };
   if (o.onStep) await o.onStep({ step: 0, steps: o.steps, tokens: x, forward: false });

@@ -2,7 +2,7 @@
  * The text side's absorbing-state ("masked") diffusion schedule, spec §2.3 and §3.2.
  * t ∈ [0, 1] is the mask time; there is no text timestep input to the model.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../server/runtime/tf';
 import type { Rng } from './random';
 
 /** η of the log-linear schedule: the mask probability tops out at 1 − η. */

@@ -1,7 +1,7 @@
 /**
  * Step previews: a cheap latent→RGB projection (ComfyUI's latent2rgb) or a decoded image, as PNG.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../server/runtime/tf';
 import { PNG } from 'pngjs';
 import type { LatentRgb, VaeLike } from './interfaces';
 import type { Preview } from '../../server/engine/types';
@@ -40,7 +40,9 @@ export async function latentToRgb(latent: tf.Tensor4D, factors?: LatentRgb): Pro
   const z = await item.data();
   item.dispose();
   if (factors && (factors.factors.length !== c || factors.factors.some((row) => row.length !== 3))) {
-    throw new Error(`latent preview: factors are ${factors.factors.length}×3 but the latent has ${c} channels`);
+    throw new Error(
+      `latent preview: factors are ${factors.factors.length}×3 but the latent has ${c} channels`,
+    );
   }
   const rgb = new Uint8Array(h * w * 3);
   for (let p = 0; p < h * w; p++) {
@@ -62,9 +64,15 @@ export async function latentToRgb(latent: tf.Tensor4D, factors?: LatentRgb): Pro
 }
 
 /** A progress preview of a clean-latent estimate: decoded by the VAE when asked, else latent2rgb. */
-export async function latentPreview(x0: tf.Tensor4D, vae: VaeLike | undefined, decode: boolean): Promise<Preview> {
+export async function latentPreview(
+  x0: tf.Tensor4D,
+  vae: VaeLike | undefined,
+  decode: boolean,
+): Promise<Preview> {
   if (vae && decode) {
-    const first = tf.tidy(() => tf.slice(x0, [0, 0, 0, 0], [1, ...x0.shape.slice(1)] as [number, number, number, number]));
+    const first = tf.tidy(() =>
+      tf.slice(x0, [0, 0, 0, 0], [1, ...x0.shape.slice(1)] as [number, number, number, number]),
+    );
     const image = await vae.decode(first);
     first.dispose();
     const data = await imageToPng(image);

@@ -2,7 +2,7 @@
  * SUBS parameterisation of the text head (spec §2.3): the mask token gets no probability, and every
  * position that is not masked is pinned to its own token.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../server/runtime/tf';
 
 /** Added to the mask-token logit, and used as "log 0" for pinned rows, as the reference does. */
 export const SUBS_NEG = 1e6;
@@ -13,7 +13,8 @@ export const SUBS_NEG = 1e6;
  */
 export function subsLogProbs(logits: tf.Tensor3D, xt: tf.Tensor2D, maskId: number): tf.Tensor3D {
   const vocab = logits.shape[2];
-  if (maskId < 0 || maskId >= vocab) throw new Error(`subsLogProbs: mask id ${maskId} outside the vocabulary of ${vocab}`);
+  if (maskId < 0 || maskId >= vocab)
+    throw new Error(`subsLogProbs: mask id ${maskId} outside the vocabulary of ${vocab}`);
   return tf.tidy(() => {
     const maskCol = tf.oneHot(tf.tensor1d([maskId], 'int32'), vocab).reshape([1, 1, vocab]);
     const logp = tf.logSoftmax(tf.sub(logits, tf.mul(maskCol, SUBS_NEG)), -1);
@@ -36,7 +37,9 @@ export function subsProbabilities(
 ): Float32Array {
   const rows = x.length;
   if (logits.length !== rows * vocab) {
-    throw new Error(`subsProbabilities: ${logits.length} logits do not fit ${rows} positions × ${vocab} tokens`);
+    throw new Error(
+      `subsProbabilities: ${logits.length} logits do not fit ${rows} positions × ${vocab} tokens`,
+    );
   }
   const p = new Float32Array(rows * vocab);
   for (let r = 0; r < rows; r++) {

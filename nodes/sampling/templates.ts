@@ -24,7 +24,13 @@ function withoutEos(ids: number[], tok: TokenizerLike): number[] {
   return ids.length > 0 && ids[ids.length - 1] === tok.eosId ? ids.slice(0, -1) : ids;
 }
 
-function finish(ids: number[], fixed: boolean[], length: number, who: string, tok: TokenizerLike): TextTemplate {
+function finish(
+  ids: number[],
+  fixed: boolean[],
+  length: number,
+  who: string,
+  tok: TokenizerLike,
+): TextTemplate {
   if (ids.length > length) {
     throw new Error(`${who}: the template needs ${ids.length} tokens but the length is ${length}`);
   }
@@ -42,7 +48,12 @@ export function captionTemplate(length: number, tok: TokenizerLike): TextTemplat
 }
 
 /** Parses the in-fill syntax above into ids and a keep mask of exactly `length` entries. */
-export function parseTemplate(template: string, length: number, tok: TokenizerLike, who = 'template'): TextTemplate {
+export function parseTemplate(
+  template: string,
+  length: number,
+  tok: TokenizerLike,
+  who = 'template',
+): TextTemplate {
   const ids: number[] = [];
   const fixed: boolean[] = [];
   const pushText = (text: string): void => {
@@ -71,7 +82,8 @@ export function parseTemplate(template: string, length: number, tok: TokenizerLi
   }
   if (ended) {
     if (template.slice(last).trim()) throw new Error(`${who}: nothing may follow [EOS] in the template`);
-    if (ids.length > length) throw new Error(`${who}: the template needs ${ids.length} tokens but the length is ${length}`);
+    if (ids.length > length)
+      throw new Error(`${who}: the template needs ${ids.length} tokens but the length is ${length}`);
     while (ids.length < length) {
       ids.push(tok.eosId);
       fixed.push(true);
@@ -99,7 +111,12 @@ export function vqaPromptText(question: string, format = VQA_PROMPT, vizwiz = fa
  * VQA in-filling (spec §3.3): the prompt's tokens without their trailing EOS are fixed, everything
  * after them up to `length` is the answer slot.
  */
-export function vqaTemplate(prompt: string, length: number, tok: TokenizerLike, who = 'AnswerQuestion'): TextTemplate {
+export function vqaTemplate(
+  prompt: string,
+  length: number,
+  tok: TokenizerLike,
+  who = 'AnswerQuestion',
+): TextTemplate {
   const ids = withoutEos(tok.encode(prompt), tok);
   return finish(
     [...ids],

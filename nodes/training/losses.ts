@@ -2,7 +2,7 @@
  * The two D-DiT training losses as tensor functions (spec §2.2 and §2.3). Random draws happen outside
  * (see draws.ts) so the formulas can be checked directly.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../server/runtime/tf';
 import { elboWeightTensor, LOG_LINEAR_ETA, maskChance } from '../sampling/masked-schedule';
 import { subsLogProbs } from '../sampling/subs';
 import type { Rng } from '../sampling/random';
@@ -33,7 +33,8 @@ export function flowMatchingLoss(
   enc: tf.Tensor3D,
   sigmas: readonly number[],
 ): tf.Scalar {
-  if (sigmas.length !== z0.shape[0]) throw new Error(`flowMatchingLoss: ${sigmas.length} sigmas for batch ${z0.shape[0]}`);
+  if (sigmas.length !== z0.shape[0])
+    throw new Error(`flowMatchingLoss: ${sigmas.length} sigmas for batch ${z0.shape[0]}`);
   return tf.tidy(() => {
     const zs = interpolate(z0, noise, sigmas);
     const tau = tf.tensor1d(sigmas.map((s) => 1000 * s));
@@ -45,15 +46,25 @@ export function flowMatchingLoss(
 }
 
 /** CFG dropout: rows flagged in `drop` take the null embedding (same M), the rest keep their own. */
-export function applyCfgDropout(enc: tf.Tensor3D, nullEnc: tf.Tensor3D, drop: readonly boolean[]): tf.Tensor3D {
+export function applyCfgDropout(
+  enc: tf.Tensor3D,
+  nullEnc: tf.Tensor3D,
+  drop: readonly boolean[],
+): tf.Tensor3D {
   const [b, m, d] = enc.shape;
   if (nullEnc.shape[1] !== m || nullEnc.shape[2] !== d) {
-    throw new Error(`CFG dropout: null embedding is ${nullEnc.shape.slice(1)} but captions are [${m},${d}] (must share M)`);
+    throw new Error(
+      `CFG dropout: null embedding is ${nullEnc.shape.slice(1)} but captions are [${m},${d}] (must share M)`,
+    );
   }
   if (!drop.some(Boolean)) return tf.clone(enc);
   return tf.tidy(() => {
     const keep = tf.tensor1d(drop.map((x) => (x ? 0 : 1))).reshape([b, 1, 1]);
-    const nul = tf.broadcastTo(nullEnc.shape[0] === 1 ? nullEnc : nullEnc.slice([0, 0, 0], [1, m, d]), [b, m, d]);
+    const nul = tf.broadcastTo(nullEnc.shape[0] === 1 ? nullEnc : nullEnc.slice([0, 0, 0], [1, m, d]), [
+      b,
+      m,
+      d,
+    ]);
     return tf.add(tf.mul(enc, keep), tf.mul(nul, tf.sub(1, keep))) as tf.Tensor3D;
   });
 }

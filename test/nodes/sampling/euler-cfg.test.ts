@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../../server/runtime/tf';
 import { CfgGuider, combineGuidance } from '../../../nodes/sampling/cfg';
 import { noisedStart, sampleEuler } from '../../../nodes/sampling/euler';
 import { flowMatchSigmas } from '../../../nodes/sampling/flow-schedule';
@@ -24,7 +24,10 @@ class TextDependent implements DualModel {
     this.calls++;
     return tf.tidy(() => {
       const e = tf.mean(enc, [1, 2]).reshape([-1, 1, 1, 1]);
-      const velocity = tf.add(tf.mul(z, 0.5), tf.mul(e, tau.reshape([-1, 1, 1, 1]).div(1000).add(1))) as tf.Tensor4D;
+      const velocity = tf.add(
+        tf.mul(z, 0.5),
+        tf.mul(e, tau.reshape([-1, 1, 1, 1]).div(1000).add(1)),
+      ) as tf.Tensor4D;
       return { velocity, logits: tf.zeros([z.shape[0], enc.shape[1], 5]) as tf.Tensor3D };
     });
   }
@@ -100,7 +103,9 @@ describe('classifier-free guidance (spec §5 item 11)', () => {
     expect(model.calls).toBe(1); // both branches in one batched call
     expect(maxAbsDiff(v0, vu)).toBeLessThan(1e-6);
     const gs = [0.5, 2, 7];
-    const vs = await Promise.all(gs.map((g) => new CfgGuider(new TextDependent(), pos, neg, g).velocity(z, 0.4)));
+    const vs = await Promise.all(
+      gs.map((g) => new CfgGuider(new TextDependent(), pos, neg, g).velocity(z, 0.4)),
+    );
     gs.forEach((g, i) => {
       const expected = tf.add(vu, tf.mul(tf.sub(vc, vu), g));
       expect(maxAbsDiff(vs[i], expected)).toBeLessThan(1e-5);

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../../server/runtime/tf';
 import {
   drawAntitheticTimes,
   elboWeight,
