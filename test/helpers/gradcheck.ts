@@ -84,3 +84,43 @@ export function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
 
 /** Runs the body on each named backend that can be set here (cpu always; wasm when it initialises). */
 export const BACKENDS = ['cpu', 'wasm'] as const;
+
+/**
+ * Finite-difference check of the gradient with respect to a tf.Variable (a model parameter): analytic
+ * from tf.variableGrads, numeric by perturbing the variable in place. Returns the relative error.
+ */
+export function variableGradCheck(f: () => tf.Tensor, v: tf.Variable, opts: GradCheckOptions = {}): number {
+  const eps = opts.eps ?? 1e-2;
+  const samples = opts.samples ?? 8;
+  const rng = new Rng(opts.seed ?? 11, 'vgradcheck');
+  const outShape = tf.tidy(() => f().shape);
+  const R = tf.tensor(
+    rng.fillUniform(new Float32Array(outShape.reduce((a, b) => a * b, 1)), -1, 1),
+    outShape,
+  );
+  const loss = (): tf.Scalar => tf.sum(tf.mul(f(), R));
+  const { value, grads } = tf.variableGrads(loss, [v]);
+  value.dispose();
+  const g = grads[v.name].dataSync().slice();
+  tf.dispose(grads);
+  const base = v.dataSync().slice();
+  let diff = 0;
+  let na = 0;
+  let nn = 0;
+  for (let s = 0; s < Math.min(samples, base.length); s++) {
+    const j = rng.int(base.length);
+    const at = (delta: number): number => {
+      const p = base.slice();
+      p[j] += delta;
+      tf.tidy(() => v.assign(tf.tensor(p, v.shape)));
+      return tf.tidy(() => loss().dataSync()[0]);
+    };
+    const num = (at(eps) - at(-eps)) / (2 * eps);
+    diff += (g[j] - num) ** 2;
+    na += g[j] ** 2;
+    nn += num ** 2;
+  }
+  tf.tidy(() => v.assign(tf.tensor(base, v.shape)));
+  R.dispose();
+  return Math.sqrt(diff) / Math.max(Math.sqrt(na), Math.sqrt(nn), 1e-6);
+}

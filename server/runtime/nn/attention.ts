@@ -2,9 +2,11 @@
  * Multi-head softmax attention without masks. On wasm/cpu it runs as one rank-2 matmul pair per
  * (batch, head): batched or transpose-flag matmuls take a slow scalar loop on tfjs-wasm
  * (notes/cpu-compute.md §1), and the per-head blocks are contiguous row ranges after a rank-4 transpose.
- * Backends with fast batched matmuls (tfjs-node, webgl) use one batched product instead.
+ * Backends with fast batched matmuls (tfjs-node, webgl, wasm with the native kernels) use one batched
+ * product instead.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tf';
+import { nativeKernelsStatus } from '../native-kernels';
 import { matMul2d, matMulNT } from './ops';
 
 export type AttentionMode = 'per-head' | 'batched' | 'auto';
@@ -18,10 +20,15 @@ export interface AttentionOptions {
   mode?: AttentionMode;
 }
 
-/** Backends on which the batched product is the fast one. */
+/**
+ * Whether the batched product is the fast one here: on tfjs-node/webgl, and on wasm once the runtime has
+ * routed BatchMatMul to the native BLAS kernels (server/runtime/native-kernels.ts).
+ */
 function batchedIsFast(): boolean {
   const b = tf.getBackend();
-  return b !== 'wasm' && b !== 'cpu';
+  if (b === 'cpu') return false;
+  if (b === 'wasm') return nativeKernelsStatus().kernels?.includes('BatchMatMul') ?? false;
+  return true;
 }
 
 /** [B, L, H·dh] → [B·H·L, dh] (rows of one (batch, head) are contiguous). */

@@ -1,5 +1,5 @@
 /** Fixed (non-learned) embeddings: sinusoidal timestep features and the 2-D sin-cos position table. */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tf';
 
 /**
  * Sinusoidal timestep features (spec §1.5): f_k = exp(−ln(10⁴)·k/half) for k < half = dim/2, and

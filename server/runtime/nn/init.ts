@@ -2,7 +2,7 @@
  * Seeded initialisers. Each returns a fresh tensor; the stream is chosen by (seed, label), where the label
  * is normally the parameter's full name, so initial values do not depend on construction order.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tf';
 import { Rng } from './random';
 
 export interface InitContext {

@@ -1,5 +1,5 @@
 /** Layers with parameters, named as in diffusers / Hugging Face (`weight`, `bias`). */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tf';
 import { initWeight, normal, torchDefault, type WeightInit } from './init';
 import { Module, type Parameter } from './module';
 import { groupNorm, linear, rmsNorm } from './ops';

@@ -9,7 +9,7 @@
  * Orientation: tfjs dense kernels are [in, out] and conv kernels HWIO [kh, kw, in, out]; PyTorch stores
  * (out, in) and (out, in, kh, kw). `state()` returns PyTorch orientation and `loadState()` expects it.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tf';
 
 /** How a parameter is laid out relative to PyTorch. */
 export type ParamLayout = 'plain' | 'linear' | 'conv2d';

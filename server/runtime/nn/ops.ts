@@ -3,7 +3,7 @@
  * whose gradients use explicit transposes (the transpose-flag BatchMatMul is a slow loop there), GELU via
  * sigmoid (tanh and pow run scalar), LayerNorm from moments + rsqrt, rank ≤ 4 transposes only.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tf';
 
 /** a [m,k] · b [k,n] with a gradient made of plain (flag-free) 2-D matmuls. */
 export const matMul2d = tf.customGrad(
