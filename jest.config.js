@@ -6,4 +6,6 @@ module.exports = {
   testPathIgnorePatterns: ['/node_modules/', '/test/bench/'],
   transform: { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   testTimeout: 60000,
+  // Packs import the host's plugin API by package name; the loader aliases it at run time (server/plugins/alias.ts).
+  moduleNameMapper: { '^ddit-studio/plugin-api(\\.js)?$': '<rootDir>/server/plugins/api.ts' },
 };

@@ -9,7 +9,7 @@ export function register(program: Command): void {
     .option('--json', 'print ComfyUI-shaped object_info JSON')
     .option('-c, --category <prefix>', 'only this category')
     .action((flags: { json?: boolean; category?: string }) => {
-      const engine = createEngine();
+      const engine = createEngine({ plugins: true });
       const defs = engine.registry
         .list()
         .filter((d) => !flags.category || d.category.startsWith(flags.category))
@@ -33,7 +33,7 @@ export function register(program: Command): void {
     .description('print the API-format graph of an editor-format workflow')
     .argument('<workflow>', 'editor workflow JSON')
     .action((file: string) => {
-      const engine = createEngine();
+      const engine = createEngine({ plugins: true });
       const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
       console.log(JSON.stringify(toApiPrompt(doc, engine.registry), null, 2));
       process.exit(0);

@@ -56,7 +56,7 @@ export function register(program: Command): void {
     .option('-q, --quiet', 'no progress output')
     .action(async (file: string, flags: RunFlags) => {
       const outDir = path.resolve(flags.out ?? 'output');
-      const engine = createEngine({ folders: { output: outDir } });
+      const engine = createEngine({ folders: { output: outDir }, plugins: true });
       let prompt = toApiPrompt(readJson(file), engine.registry);
       prompt = applyOverrides(prompt, parseSetFlags(flags.set));
       const view = flags.quiet || flags.json ? null : new ProgressView(prompt);

@@ -16,12 +16,27 @@ export { registerValueHooks, type ValueHooks } from './value-hooks';
 
 import { NodeRegistry, loadBuiltinPacks } from './registry';
 import { Engine, type EngineOptions } from './executor';
+import type { LoadPluginsOptions, PluginReport } from '../plugins/loader';
 
-/** A registry with every built-in pack, and an engine over it. */
-export function createEngine(
-  opts: Omit<EngineOptions, 'registry'> & { registry?: NodeRegistry } = {},
-): Engine {
+export interface CreateEngineOptions extends Omit<EngineOptions, 'registry'> {
+  registry?: NodeRegistry;
+  /**
+   * Also load the community packs enabled in plugins.json (server/plugins): `true` for the project's
+   * plugins.json (or $DDIT_PLUGINS), or options naming another root or config. Off by default.
+   */
+  plugins?: boolean | LoadPluginsOptions;
+}
+
+/** A registry with every built-in pack (and, when asked, the enabled plugins), and an engine over it. */
+export function createEngine(opts: CreateEngineOptions = {}): Engine & { plugins: PluginReport[] } {
+  const { plugins, ...engineOpts } = opts;
   const registry = opts.registry ?? new NodeRegistry();
   if (!opts.registry) loadBuiltinPacks(registry);
-  return new Engine({ ...opts, registry });
+  let reports: PluginReport[] = [];
+  if (plugins) {
+    // Required lazily: the engine does not depend on the plugin layer unless a host asks for plugins.
+    const { loadPlugins } = require('../plugins/loader') as typeof import('../plugins/loader');
+    reports = loadPlugins(registry, plugins === true ? { log: opts.log } : { log: opts.log, ...plugins });
+  }
+  return Object.assign(new Engine({ ...engineOpts, registry }), { plugins: reports });
 }
