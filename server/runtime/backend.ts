@@ -1,7 +1,8 @@
 /**
  * Backend selection. initRuntime() tries, in order, each candidate whose package require.resolve finds:
  *   tensorflow: @tensorflow/tfjs-node-gpu, then @tensorflow/tfjs-node (libtensorflow; CUDA for -gpu)
- *   wasm:       @tensorflow/tfjs-backend-wasm, multi-threaded through the Node shim of wasm-threads.ts
+ *   wasm:       @tensorflow/tfjs-backend-wasm, multi-threaded through the Node shim of wasm-threads.ts, with
+ *               the missing kernels of wasm-kernels.ts and, when built, the BLAS matmuls of native-kernels.ts
  *   cpu:        tfjs's pure-JS backend (always there)
  * DDIT_BACKEND=tensorflow|wasm|cpu (or auto) forces one and fails loudly when it cannot start.
  * DDIT_THREADS=n sets the wasm thread count (default: every core). A candidate that is installed but fails to
@@ -20,6 +21,7 @@ import {
   withoutNewProcessListeners,
 } from './wasm-threads';
 import { registerWasmKernels } from './wasm-kernels';
+import { registerNativeKernels } from './native-kernels';
 import { registerTensorValueHooks } from './memory';
 import { onShutdown, runShutdownHooks } from './shutdown';
 
@@ -36,7 +38,7 @@ export interface RuntimeInfo {
   tfjsVersion: string;
   /** Human-readable description of where tensors are computed. */
   device: string;
-  /** Native kernel library in use, if any (libtensorflow; null for wasm/cpu). */
+  /** Native kernel library in use, if any: libtensorflow, or the BLAS behind the wasm addon; else null. */
   nativeKernels: string | null;
   /** Candidates that were installed but failed, and degraded settings, in the order they happened. */
   fallbacks: string[];
@@ -192,6 +194,10 @@ async function startWasm(
   if (threads === 0) threads = await createWasmBackend(wasm, factory, 1, timeoutMs, fallbacks);
 
   registerWasmKernels();
+  // BLAS matmuls from the optional N-API addon (native-kernels.ts); without it the wasm kernels stay.
+  const native = registerNativeKernels(tf);
+  if (!native.loaded && !native.reason?.startsWith('disabled'))
+    fallbacks.push(`native kernels: ${native.reason}`);
   onShutdown(() => {
     // Disposing the backend terminates its pool threads and drops the wasm heap; the original factory goes
     // back so a later initRuntime() can start a fresh instance.
@@ -204,7 +210,7 @@ async function startWasm(
     package: pkg,
     threads,
     device: `CPU (WebAssembly${simd ? ' SIMD' : ''}, ${threads} thread${threads === 1 ? '' : 's'})`,
-    nativeKernels: null,
+    nativeKernels: native.loaded ? native.library : null,
   };
 }
 

@@ -11,6 +11,7 @@ import {
   withBackend,
 } from '../../../server/runtime/backend';
 import { tf } from '../../../server/runtime/tf';
+import { nativeKernelsStatus } from '../../../server/runtime/native-kernels';
 import { disposeValue, sizeOfValue } from '../../../server/engine/value-hooks';
 
 const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
@@ -49,13 +50,13 @@ describe('initRuntime', () => {
     const p2 = initRuntime();
     const info = await p1;
     expect(await p2).toBe(info);
-    expect(info).toMatchObject({
-      backend: 'wasm',
-      package: '@tensorflow/tfjs-backend-wasm',
-      nativeKernels: null,
-    });
+    expect(info).toMatchObject({ backend: 'wasm', package: '@tensorflow/tfjs-backend-wasm' });
     expect(info.tfjsVersion).toBe(tf.version.tfjs);
-    expect(info.fallbacks).toEqual([]);
+    // the native BLAS addon is optional (built at install where g++ and OpenBLAS exist): reported either way
+    const native = nativeKernelsStatus();
+    expect(info.nativeKernels).toBe(native.loaded ? native.library : null);
+    expect(info.fallbacks.filter((f) => !f.startsWith('native kernels:'))).toEqual([]);
+    if (!native.loaded) expect(info.fallbacks).toContain(`native kernels: ${native.reason}`);
     expect(info.threads).toBe(cores);
     expect(tf.getBackend()).toBe('wasm');
     expect(runtimeInfo()).toEqual(info);
