@@ -1,0 +1,99 @@
+/**
+ * A virtual data set of shapes scenes: item i is drawn from (seed, i) alone, rendered on demand, so any
+ * size costs no memory and item i is the same whichever order items are read in. The `draw` argument of
+ * get() redraws the text for the same image (a fresh caption or question each epoch).
+ */
+import { Rng } from './random';
+import { sampleCaption, type CaptionLevel } from './captions';
+import { sampleInstruction, type InstructionKind } from './instructions';
+import { renderScene } from './render';
+import { sampleScene, type SceneKind } from './sampler';
+import type { Scene } from './world';
+
+export const DATASET_TASKS = ['caption', 'instruction'] as const;
+export type DatasetTask = (typeof DATASET_TASKS)[number];
+
+export interface ShapesDatasetOptions {
+  seed: number;
+  size: number;
+  /** 'caption': image + caption at a random level of detail (text-to-image training);
+   *  'instruction': image + question + answer (captioning and VQA training). */
+  task: DatasetTask;
+  resolution?: number;
+  supersample?: number;
+}
+
+interface ItemBase {
+  /** RGB, height × width × 3 (HWC), values in [0, 1]. */
+  image: Float32Array;
+  width: number;
+  height: number;
+  scene: Scene;
+  sceneKind: SceneKind;
+}
+export interface CaptionItem extends ItemBase {
+  caption: string;
+  level: CaptionLevel;
+}
+export interface InstructionItem extends ItemBase {
+  question: string;
+  answer: string;
+  /** The prompt text up to "a:"; the answer follows it. */
+  prompt: string;
+  kind: InstructionKind;
+}
+export type ShapesItem = CaptionItem | InstructionItem;
+
+export class ShapesDataset {
+  readonly kind = 'shapes';
+  readonly seed: number;
+  readonly size: number;
+  readonly task: DatasetTask;
+  readonly resolution: number;
+  readonly supersample: number;
+  /** Items are made on demand, so the object itself is small. */
+  readonly byteSize = 256;
+
+  constructor(options: ShapesDatasetOptions) {
+    const { seed, size, task } = options;
+    if (!Number.isInteger(size) || size < 1)
+      throw new Error(`ShapesDataset: size must be a positive integer, got ${size}`);
+    if (!(DATASET_TASKS as readonly string[]).includes(task)) {
+      throw new Error(
+        `ShapesDataset: task must be one of ${DATASET_TASKS.join(', ')}, got ${JSON.stringify(task)}`,
+      );
+    }
+    this.seed = seed;
+    this.size = size;
+    this.task = task;
+    this.resolution = options.resolution ?? 32;
+    this.supersample = options.supersample ?? 4;
+    if (!Number.isSafeInteger(seed) || seed < 0)
+      throw new Error(`ShapesDataset: seed must be a non-negative integer, got ${seed}`);
+  }
+
+  /** The scene of item i, without rendering it. */
+  scene(i: number): { scene: Scene; kind: SceneKind } {
+    if (!Number.isInteger(i) || i < 0 || i >= this.size) {
+      throw new Error(`ShapesDataset: index ${i} is outside 0..${this.size - 1}`);
+    }
+    return sampleScene(new Rng(this.seed, `shapes-scene:${i}`));
+  }
+
+  get(i: number, draw = 0): ShapesItem {
+    const { scene, kind } = this.scene(i);
+    const img = renderScene(scene, { width: this.resolution, supersample: this.supersample });
+    const base: ItemBase = { image: img.data, width: img.width, height: img.height, scene, sceneKind: kind };
+    const rng = new Rng(this.seed, `shapes-text:${i}:${draw}`);
+    if (this.task === 'caption') {
+      const c = sampleCaption(rng, scene);
+      return { ...base, caption: c.text, level: c.level };
+    }
+    const ins = sampleInstruction(rng, scene);
+    return { ...base, question: ins.question, answer: ins.answer, prompt: ins.prompt, kind: ins.kind };
+  }
+
+  *[Symbol.iterator](): Iterator<ShapesItem> {
+    for (let i = 0; i < this.size; i++) yield this.get(i);
+  }
+}
