@@ -259,6 +259,15 @@ export class DDiT extends Module {
     return this.timeEmbedder.forward(tau);
   }
 
+  /** Both heads (the samplers' DualModel interface). */
+  forward(z: tf.Tensor4D, tau: tf.Tensor1D | number | number[], enc: tf.Tensor3D): Required<DDiTOutputs>;
+  /** Selected heads; z = null for a text-only call on the null image tokens. */
+  forward(
+    z: tf.Tensor4D | null,
+    tau: tf.Tensor1D | number | number[],
+    enc: tf.Tensor3D,
+    opts: DDiTForwardOptions,
+  ): DDiTOutputs;
   forward(
     z: tf.Tensor4D | null,
     tau: tf.Tensor1D | number | number[],

@@ -129,11 +129,11 @@ describe.each(BACKENDS)('D-DiT on %s', (backend) => {
     expect(onlyT.velocity).toBeUndefined();
     expect(maxAbsDiff(onlyV.velocity!, full.velocity!)).toBe(0);
     expect(maxAbsDiff(onlyT.logits!, full.logits!)).toBe(0);
-    const textOnly = model.forward(null, 0, enc);
+    const textOnly = model.forward(null, 0, enc, {});
     expect(textOnly.velocity).toBeUndefined();
     expect(textOnly.logits!.shape).toEqual([2, 3, 7]);
     const noNull = new DDiT({ ...CFG, null_image_tokens: 0 }).initialize(1);
-    expect(() => noNull.forward(null, 0, enc)).toThrow(/null_image_tokens/);
+    expect(() => noNull.forward(null, 0, enc, {})).toThrow(/null_image_tokens/);
     [model, noNull].forEach((m) => m.dispose());
   });
 
@@ -208,7 +208,7 @@ describe('D-DiT gradients (finite differences, wasm)', () => {
     const model = randomModel(20, { ...CFG, num_layers: 1 });
     const z = randn([1, 4, 4, 3], 21, 0.5);
     const enc = randn([1, 3, 5], 22, 0.5);
-    const textOnly = model.forward(null, 0, enc as tf.Tensor3D).logits!;
+    const textOnly = model.forward(null, 0, enc as tf.Tensor3D, {}).logits!;
     expect(textOnly.shape).toEqual([1, 3, 7]);
     const both = (o: { velocity?: tf.Tensor; logits?: tf.Tensor }): tf.Tensor =>
       tf.concat([tf.reshape(o.velocity!, [-1]), tf.reshape(o.logits!, [-1])]);
@@ -227,7 +227,7 @@ describe('D-DiT gradients (finite differences, wasm)', () => {
     ];
     expect(
       variableGradCheck(
-        () => model.forward(null, 0, enc as tf.Tensor3D).logits!,
+        () => model.forward(null, 0, enc as tf.Tensor3D, {}).logits!,
         entries.get('null_image_embd')!.value,
       ),
     ).toBeLessThan(3e-2);
