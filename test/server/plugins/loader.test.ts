@@ -451,6 +451,22 @@ exports.nodes = [defineNode({ type: 'Make', category: 't', description: '', inpu
     expect(plain.registry.has('shout.Shout')).toBe(false);
   });
 
+  test('an in-memory plugins.json resolves paths from root (how a pack tests itself)', () => {
+    const packDir = writePack(
+      tempDir(),
+      { name: 'ddit-pack-self', main: 'i.js', ddit: { engine: '^0.1.0' } },
+      {
+        'i.js': shoutModule(),
+      },
+    );
+    const [report] = loadPlugins(builtins(), {
+      root: packDir,
+      config: { plugins: [{ path: '.' }] },
+      log: silent,
+    });
+    expect(report).toMatchObject({ name: 'self', status: 'loaded', dir: packDir, nodes: ['self.Shout'] });
+  });
+
   test('DDIT_PLUGINS names another plugins.json or turns packs off', () => {
     const root = tempDir();
     writePack(
