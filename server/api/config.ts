@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Logger } from '../engine';
+import type { PluginsSetting } from './node-packs';
 
 /** Everything `ddit serve` can be told; resolveConfig fills the rest. */
 export interface ServerConfig {
@@ -37,6 +38,13 @@ export interface ServerConfig {
    * next to the built-in packs: embedding and test fixtures.
    */
   extraNodePacks: string[];
+  /** Community packs: the project's plugins.json ($DDIT_PLUGINS) by default; false for none. */
+  plugins: PluginsSetting;
+  /**
+   * Workers start the tensor runtime (backend selection, wasm threads) before taking jobs, so the first job
+   * does not pay for it and /system_stats can report it. Off only for hosts that never run tensor nodes.
+   */
+  startRuntime: boolean;
   /** Environment additions for worker processes (e.g. DDIT_BACKEND). */
   workerEnv: Record<string, string>;
   log: Logger;
@@ -86,6 +94,8 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}): ServerConfig
     corsOrigins: partial.corsOrigins ?? [],
     maxHistory: partial.maxHistory ?? 10000,
     extraNodePacks: (partial.extraNodePacks ?? []).map((p) => path.resolve(p)),
+    plugins: partial.plugins ?? true,
+    startRuntime: partial.startRuntime ?? true,
     workerEnv: partial.workerEnv ?? {},
     log: partial.log ?? consoleLog,
   };

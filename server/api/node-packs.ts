@@ -6,28 +6,17 @@ import {
   type AnyNodeDefinition,
   type Logger,
 } from '../engine';
-
-/** What GET /plugins reports, and where plugin editor extensions are served from. */
-export interface PluginReport {
-  plugins: Record<string, unknown>[];
-  /** Editor extensions: served at /extensions/<pack>/<file> from `dir`. */
-  extensions: { pack: string; dir: string; files: string[] }[];
-}
+import { loadPlugins, type LoadPluginsOptions, type PluginReport } from '../plugins';
 
 export interface PacksLoaded {
   builtin: string[];
   extra: string[];
-  plugins: PluginReport;
+  /** What the plugin loader did with each plugins.json entry (GET /plugins, /extensions). */
+  plugins: PluginReport[];
 }
 
-/**
- * The single place where community plugin packs (server/plugins, plugins.json) are registered into a
- * registry. Both the API process (validation, /object_info) and every worker (execution) call it, so they
- * agree on the node types. Until the plugin loader lands this registers nothing and reports no plugins.
- */
-export function loadPluginPacks(_registry: NodeRegistry, _log: Logger): PluginReport {
-  return { plugins: [], extensions: [] };
-}
+/** Which community packs a host loads: the project's plugins.json ($DDIT_PLUGINS), another one, or none. */
+export type PluginsSetting = boolean | Pick<LoadPluginsOptions, 'root' | 'config'>;
 
 /** Registers a module exporting `nodes` (test fixtures, embedding applications). */
 export function loadExtraPack(registry: NodeRegistry, file: string): string {
@@ -38,10 +27,18 @@ export function loadExtraPack(registry: NodeRegistry, file: string): string {
   return name;
 }
 
-/** Built-in packs, extra packs and plugins: the same registry in the API process and the workers. */
-export function loadAllPacks(registry: NodeRegistry, extraNodePacks: string[], log: Logger): PacksLoaded {
+/**
+ * Built-in packs, extra packs and community plugins: the API process (validation, /object_info) and every
+ * worker (execution) call this with the same settings, so they agree on the node types.
+ */
+export function loadAllPacks(
+  registry: NodeRegistry,
+  extraNodePacks: string[],
+  plugins: PluginsSetting,
+  log: Logger,
+): PacksLoaded {
   const builtin = loadBuiltinPacks(registry);
   const extra = extraNodePacks.map((f) => loadExtraPack(registry, f));
-  const plugins = loadPluginPacks(registry, log);
-  return { builtin, extra, plugins };
+  const reports = plugins ? loadPlugins(registry, plugins === true ? { log } : { ...plugins, log }) : [];
+  return { builtin, extra, plugins: reports };
 }

@@ -72,7 +72,7 @@ export async function startServer(
   const log = cfg.log;
 
   const registry = new NodeRegistry();
-  const packs = loadAllPacks(registry, cfg.extraNodePacks, log);
+  const packs = loadAllPacks(registry, cfg.extraNodePacks, cfg.plugins, log);
   const store = new JobStore(path.join(cfg.dataDir, 'ddit.db'));
   const transport =
     deps.transport ??
@@ -80,6 +80,8 @@ export async function startServer(
       workers: cfg.workers,
       folders: { output: cfg.outputDir, input: cfg.inputDir, temp: cfg.tempDir, models: cfg.modelsDir },
       extraNodePacks: cfg.extraNodePacks,
+      plugins: cfg.plugins,
+      startRuntime: cfg.startRuntime,
       interruptGraceMs: cfg.interruptGraceMs,
       env: cfg.workerEnv,
       log,

@@ -1,9 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import express, { type Express } from 'express';
-import type { PluginReport } from './node-packs';
+import { resolveExtensionFile, type PluginReport } from '../plugins';
 import { HttpError } from './http-errors';
-import { checkRelative, confinedPath } from './safe-paths';
 
 function missingEditorPage(webDir: string): string {
   return `<!doctype html>
@@ -19,16 +18,13 @@ Build it with the project's build step, then reload this page.</p>
 }
 
 /** The built editor at `/` and plugin editor extensions at `/extensions/<pack>/<file>`. */
-export function mountStatic(app: Express, webDir: string, plugins: PluginReport): void {
+export function mountStatic(app: Express, webDir: string, plugins: readonly PluginReport[]): void {
+  // Plugin editor scripts, only from each loaded pack's web folder (no '..', no symlinks out of it).
   app.get('/extensions/:pack/*file', (req, res) => {
-    const ext = plugins.extensions.find((e) => e.pack === req.params.pack);
-    if (!ext) throw new HttpError(404, 'not_found', `no editor extension pack '${req.params.pack}'`);
     const rel = (req.params as unknown as { file: string[] }).file.join('/');
-    checkRelative('file', rel, { allowSlash: true });
-    const file = confinedPath(ext.dir, rel);
-    if (!fs.existsSync(file) || !fs.statSync(file).isFile())
-      throw new HttpError(404, 'not_found', `no file ${rel}`);
-    res.sendFile(fs.realpathSync(file), { headers: { 'X-Content-Type-Options': 'nosniff' } });
+    const file = resolveExtensionFile(plugins, req.params.pack, rel);
+    if (!file) throw new HttpError(404, 'not_found', `no editor extension file ${req.params.pack}/${rel}`);
+    res.sendFile(file, { headers: { 'X-Content-Type-Options': 'nosniff' } });
   });
 
   app.use(express.static(webDir, { index: 'index.html', fallthrough: true }));

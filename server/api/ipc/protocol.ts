@@ -1,4 +1,5 @@
 import type { EngineEvent } from '../../engine';
+import type { PluginsSetting } from '../node-packs';
 import type { JobResult, JobSpec } from '../job-queue';
 
 /** How the API process starts a worker: passed as JSON in DDIT_WORKER_CONFIG. */
@@ -6,6 +7,8 @@ export interface WorkerConfig {
   index: number;
   folders: { output: string; input: string; temp: string; models: string };
   extraNodePacks: string[];
+  plugins: PluginsSetting;
+  startRuntime: boolean;
 }
 
 export type ToWorker =

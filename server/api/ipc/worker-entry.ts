@@ -27,22 +27,17 @@ const log: Logger = {
 process.on('disconnect', () => process.exit(0));
 
 /**
- * The tensor runtime, when a node pack uses it: started here so the first job does not pay for it, and
- * described in /system_stats. Packs that never touch tensors (core nodes) do not load it at all.
+ * The worker owns the tensor runtime: it picks and starts the backend (DDIT_BACKEND, DDIT_THREADS) before
+ * taking jobs, so the first job does not pay for it and /system_stats can say what computes.
  */
 async function startRuntime(): Promise<Pick<WorkerReady, 'runtime' | 'runtimeError'>> {
-  let file: string;
+  if (!config.startRuntime)
+    return { runtime: null, runtimeError: 'not started by this server (startRuntime off)' };
   try {
-    file = require.resolve('../../runtime');
-  } catch {
-    return { runtime: null, runtimeError: 'server/runtime is not installed' };
-  }
-  if (!require.cache[file]) return { runtime: null, runtimeError: 'not loaded (no node pack uses tensors)' };
-  const rt = require(file) as { initRuntime?: () => Promise<unknown>; runtimeInfo?: () => unknown };
-  try {
-    if (typeof rt.initRuntime === 'function') await rt.initRuntime();
-    const info = typeof rt.runtimeInfo === 'function' ? rt.runtimeInfo() : null;
-    return { runtime: (info as Record<string, unknown>) ?? null };
+    // Required here, not at the top: a host without tensor nodes never loads tfjs.
+    const rt = require('../../runtime') as typeof import('../../runtime');
+    await rt.initRuntime();
+    return { runtime: { ...rt.runtimeInfo() } };
   } catch (err) {
     return { runtime: null, runtimeError: (err as Error).message };
   }
@@ -151,12 +146,17 @@ process.on('message', (msg: ToWorker) => {
 
 async function main(): Promise<void> {
   const registry = new NodeRegistry();
-  const packs = loadAllPacks(registry, config.extraNodePacks ?? [], log);
+  const packs = loadAllPacks(registry, config.extraNodePacks ?? [], config.plugins ?? true, log);
   engine = new Engine({ registry, folders: config.folders, log });
   const runtime = await startRuntime();
   send({
     type: 'ready',
-    info: { pid: process.pid, nodeTypes: registry.list().length, ...runtime, plugins: packs.plugins.plugins },
+    info: {
+      pid: process.pid,
+      nodeTypes: registry.list().length,
+      ...runtime,
+      plugins: packs.plugins.map((p) => ({ name: p.name, status: p.status, error: p.error })),
+    },
   });
 }
 

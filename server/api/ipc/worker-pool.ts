@@ -2,12 +2,15 @@ import { fork, type ChildProcess } from 'child_process';
 import * as path from 'path';
 import type { EngineEvent, Logger } from '../../engine';
 import type { ExecutorInfo, JobResult, JobSpec, JobTransport, TransportHandlers } from '../job-queue';
+import type { PluginsSetting } from '../node-packs';
 import type { FromWorker, ToWorker, WorkerConfig, WorkerReady } from './protocol';
 
 export interface WorkerPoolOptions {
   workers: number;
   folders: WorkerConfig['folders'];
   extraNodePacks: string[];
+  plugins: PluginsSetting;
+  startRuntime: boolean;
   interruptGraceMs: number;
   env: Record<string, string>;
   log: Logger;
@@ -71,6 +74,8 @@ export class LocalWorkerPool implements JobTransport {
       index: slot.index,
       folders: this.opts.folders,
       extraNodePacks: this.opts.extraNodePacks,
+      plugins: this.opts.plugins,
+      startRuntime: this.opts.startRuntime,
     };
     const child = fork(ENTRY, [], {
       execArgv: ['--require', require.resolve('tsx/cjs')],

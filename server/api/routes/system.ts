@@ -3,6 +3,7 @@ import type { Router } from 'express';
 import { toObjectInfo, type ObjectInfo } from '../../engine';
 import type { ApiContext } from '../context';
 import { openApiDocument } from '../openapi';
+import { extensionScripts, pluginSocketTypes, publicReport } from '../../plugins';
 
 /** Devices as ComfyUI lists them, from what the workers' tensor runtime reports. */
 function devices(executors: Awaited<ReturnType<ApiContext['transport']['executors']>>): unknown[] {
@@ -89,17 +90,14 @@ export function systemRoutes(r: Router, ctx: ApiContext): void {
     res.json({
       builtin: ctx.packs.builtin,
       extra: ctx.packs.extra,
-      plugins: ctx.packs.plugins.plugins,
+      plugins: ctx.packs.plugins.map(publicReport),
+      socket_types: pluginSocketTypes(ctx.packs.plugins),
       node_types: ctx.registry.list().length,
     });
   });
 
   r.get('/extensions', (_req, res) => {
-    const urls: string[] = [];
-    for (const ext of ctx.packs.plugins.extensions) {
-      for (const f of ext.files) if (f.endsWith('.js')) urls.push(`/extensions/${ext.pack}/${f}`);
-    }
-    res.json(urls);
+    res.json(extensionScripts(ctx.packs.plugins));
   });
 
   r.get('/openapi.json', (_req, res) => {

@@ -42,6 +42,8 @@ export async function startTestServer(opts: Partial<ServerConfig> = {}, dir?: st
     webDir: path.join(dir, 'web-dist'),
     extraNodePacks: [TEST_PACK],
     interruptGraceMs: 1500,
+    // Most tests run core and test nodes only: skip starting the tensor backend in every worker.
+    startRuntime: false,
     log,
     ...opts,
   });
