@@ -9,8 +9,16 @@
 #include <napi.h>
 #include <cblas.h>
 
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -72,6 +80,94 @@ bool CheckRange(const Napi::Env& env, const char* name, const View& view, int64_
 
 constexpr int64_t kMaxBlasInt = 2147483647;
 
+// A small fork-join pool. OpenBLAS runs single-threaded and this pool
+// splits work across cores itself: OpenBLAS threads busy-wait between calls
+// and parallelise each small GEMM (attention's 96x96x64 products) at a loss,
+// whereas splitting rows or batch entries keeps every GEMM whole-core and
+// lets idle workers sleep on a condition variable.
+class Pool {
+ public:
+  ~Pool() { Resize(1); }
+
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  void Resize(int threads) {
+    threads = std::max(1, std::min(threads, 64));
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      stop_ = true;
+      ++generation_;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+    stop_ = false;
+    // Workers start from the current generation, so a Run() issued before
+    // a new thread first takes the lock still counts for it.
+    const uint64_t start = generation_;
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, start] { Loop(start); });
+  }
+
+  // Runs task(i) for i in [0, count) on the pool and the calling thread.
+  void Run(int64_t count, const std::function<void(int64_t)>& task) {
+    if (count <= 0) return;
+    if (workers_.empty() || count == 1) {
+      for (int64_t i = 0; i < count; ++i) task(i);
+      return;
+    }
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      task_ = &task;
+      count_ = count;
+      next_.store(0);
+      pending_ = static_cast<int>(workers_.size());
+      ++generation_;
+    }
+    cv_.notify_all();
+    Work();
+    std::unique_lock<std::mutex> lock(mu_);
+    done_.wait(lock, [this] { return pending_ == 0; });
+    task_ = nullptr;
+  }
+
+ private:
+  void Work() {
+    for (int64_t i = next_.fetch_add(1); i < count_; i = next_.fetch_add(1)) (*task_)(i);
+  }
+
+  void Loop(uint64_t seen) {
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (stop_) return;
+      }
+      Work();
+      std::unique_lock<std::mutex> lock(mu_);
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_, done_;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  const std::function<void(int64_t)>* task_ = nullptr;
+  int64_t count_ = 0;
+  std::atomic<int64_t> next_{0};
+  int pending_ = 0;
+};
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: workers must not outlive a torn-down static
+  return *p;
+}
+
+// Below this many multiply-adds a GEMM call stays on the calling thread.
+constexpr double kParallelMinMacs = 1 << 20;
+
 // gemmBatched(transA, transB, m, n, k, batch, alpha, beta,
 //             a, aOffset, lda, strideA, b, bOffset, ldb, strideB,
 //             c, cOffset, ldc, strideC)
@@ -131,18 +227,51 @@ Napi::Value GemmBatched(const Napi::CallbackInfo& info) {
   }
   const CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
   const CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;
-  for (int64_t i = 0; i < batch; ++i) {
-    float* ci = c.data + cOff + i * sC;
+  float* const A = a.data + aOff;
+  float* const B = b.data + bOff;
+  float* const C = c.data + cOff;
+  // One GEMM on rows [r0, r1) and columns [c0, c1) of C for batch entry i.
+  auto gemm = [&](int64_t i, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    float* ci = C + i * sC + r0 * ldc + c0;
+    const int64_t rows = r1 - r0, cols = c1 - c0;
     if (k == 0) {
       // BLAS leaves C untouched for k == 0 only when beta == 1; spell it out.
-      for (int64_t r = 0; r < m; ++r) {
-        for (int64_t j = 0; j < n; ++j) ci[r * ldc + j] = beta == 0.0f ? 0.0f : beta * ci[r * ldc + j];
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t j = 0; j < cols; ++j) ci[r * ldc + j] = beta == 0.0f ? 0.0f : beta * ci[r * ldc + j];
       }
-      continue;
+      return;
     }
-    cblas_sgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha,
-                a.data + aOff + i * sA, static_cast<int>(lda), b.data + bOff + i * sB, static_cast<int>(ldb), beta, ci,
-                static_cast<int>(ldc));
+    const float* ai = A + i * sA + (transA ? r0 : r0 * lda);
+    const float* bi = B + i * sB + (transB ? c0 * ldb : c0);
+    cblas_sgemm(CblasRowMajor, ta, tb, static_cast<int>(rows), static_cast<int>(cols), static_cast<int>(k), alpha,
+                ai, static_cast<int>(lda), bi, static_cast<int>(ldb), beta, ci, static_cast<int>(ldc));
+  };
+  const int threads = pool().size();
+  const double macs = static_cast<double>(batch) * static_cast<double>(m) * static_cast<double>(n) *
+                      static_cast<double>(std::max<int64_t>(k, 1));
+  if (threads == 1 || macs < kParallelMinMacs) {
+    for (int64_t i = 0; i < batch; ++i) gemm(i, 0, m, 0, n);
+  } else if (batch >= threads) {
+    // Whole matrices per task, in contiguous runs of the batch.
+    const int64_t tasks = std::min<int64_t>(batch, threads * 4);
+    pool().Run(tasks, [&](int64_t t) {
+      for (int64_t i = batch * t / tasks; i < batch * (t + 1) / tasks; ++i) gemm(i, 0, m, 0, n);
+    });
+  } else {
+    // Split each matrix along its longer output side into panels of whole
+    // 16-element blocks (so every panel keeps BLAS-friendly sizes).
+    const int64_t parts = (threads + batch - 1) / batch;
+    const bool byRows = m >= n;
+    const int64_t len = byRows ? m : n;
+    const int64_t blocks = (len + 15) / 16;
+    const int64_t used = std::min(parts, blocks);
+    pool().Run(batch * used, [&](int64_t t) {
+      const int64_t i = t / used, p = t % used;
+      const int64_t s0 = std::min(len, blocks * p / used * 16), s1 = std::min(len, blocks * (p + 1) / used * 16);
+      if (s0 >= s1) return;
+      if (byRows) gemm(i, s0, s1, 0, n);
+      else gemm(i, 0, m, s0, s1);
+    });
   }
   return env.Undefined();
 }
@@ -151,12 +280,21 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t n;
   if (info.Length() != 1 || !GetInt(env, info[0], "threads", 1, &n)) return env.Undefined();
+  pool().Resize(static_cast<int>(n));
+  return env.Undefined();
+}
+
+// Diagnostic: OpenBLAS's own threads (1 by default; the pool does the splitting).
+Napi::Value SetBlasThreads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t n;
+  if (info.Length() != 1 || !GetInt(env, info[0], "threads", 1, &n)) return env.Undefined();
   openblas_set_num_threads(static_cast<int>(n));
   return env.Undefined();
 }
 
 Napi::Value GetThreads(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), openblas_get_num_threads());
+  return Napi::Number::New(info.Env(), pool().size());
 }
 
 Napi::Value Library(const Napi::CallbackInfo& info) {
@@ -167,9 +305,22 @@ Napi::Value Library(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, config + " (core " + openblas_get_corename() + ")");
 }
 
+int DefaultThreads() {
+  for (const char* name : {"DDIT_NATIVE_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"}) {
+    const char* v = std::getenv(name);
+    if (v != nullptr && std::atoi(v) > 0) return std::atoi(v);
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // All parallelism comes from Pool; OpenBLAS itself runs on the calling thread.
+  openblas_set_num_threads(1);
+  pool().Resize(DefaultThreads());
   exports.Set("gemmBatched", Napi::Function::New(env, GemmBatched, "gemmBatched"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
+  exports.Set("setBlasThreads", Napi::Function::New(env, SetBlasThreads, "setBlasThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
   exports.Set("library", Napi::Function::New(env, Library, "library"));
   return exports;

@@ -45,6 +45,8 @@ export interface NativeAddon {
     strideC: number,
   ): void;
   setThreads(threads: number): void;
+  /** Diagnostic: OpenBLAS's own thread count (the addon keeps it at 1 and splits work itself). */
+  setBlasThreads(threads: number): void;
   getThreads(): number;
   library(): string;
 }
@@ -55,7 +57,7 @@ export interface NativeKernelsStatus {
   library: string | null;
   /** Why the addon is not in use (when loaded is false). */
   reason?: string;
-  /** BLAS threads at load time. */
+  /** Threads the addon splits work across. */
   threads?: number;
   /** Kernels currently routed to the addon. */
   kernels?: string[];
@@ -66,7 +68,7 @@ export interface LoadOptions {
   disabled?: boolean;
   /** Path of the compiled addon; defaults to native/build/Release/ddit_native.node. */
   addonPath?: string;
-  /** BLAS threads; defaults to DDIT_NATIVE_THREADS, else the BLAS default (all cores). */
+  /** Worker threads of the addon; defaults to DDIT_NATIVE_THREADS, else OPENBLAS_NUM_THREADS, else all cores. */
   threads?: number;
 }
 
@@ -136,7 +138,7 @@ export function nativeKernelsStatus(): NativeKernelsStatus {
   return { ...status, kernels: registeredNames() };
 }
 
-/** Sets the BLAS thread count; a no-op when the addon is not loaded. */
+/** Sets the addon's thread count; a no-op when the addon is not loaded. */
 export function setNativeThreads(threads: number): void {
   addon?.setThreads(threads);
   if (addon && status.loaded) status.threads = addon.getThreads();
@@ -176,6 +178,15 @@ export function registerNativeKernels(tf: Tf, options: LoadOptions = {}): Native
     originals.set(name, orig);
   }
   return nativeKernelsStatus();
+}
+
+/**
+ * True while the wasm backend is active and its matmuls run on the addon. Model code uses it to pick
+ * transpose-flag and batched matmuls (fast here) over the explicit-transpose / per-head forms that
+ * suit the plain wasm kernels.
+ */
+export function nativeMatMulActive(tf: Pick<Tf, 'getBackend'>): boolean {
+  return addon !== null && originals.has('BatchMatMul') && tf.getBackend() === BACKEND;
 }
 
 /** Puts the original wasm kernels back. */

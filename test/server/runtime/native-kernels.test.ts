@@ -9,6 +9,7 @@ import {
   nativeAddon,
   nativeKernelsStatus,
   registerNativeKernels,
+  setNativeThreads,
   unregisterNativeKernels,
 } from '../../../server/runtime/native-kernels';
 
@@ -70,9 +71,11 @@ afterAll(() => {
 });
 
 describe('native matmul kernels on the wasm backend', () => {
+  let defaultThreads = 1;
   beforeAll(() => {
     const status = registerNativeKernels(tf);
     if (!status.loaded) throw new Error(`native kernels unavailable: ${status.reason}`);
+    defaultThreads = status.threads ?? 1;
   });
 
   it('reports the BLAS library and the kernels it took over', () => {
@@ -119,6 +122,39 @@ describe('native matmul kernels on the wasm backend', () => {
       }
     }
   }
+
+  it('splits large products across threads (rows, columns and batch) without changing results', () => {
+    const cases: Array<{ a: number[]; b: number[]; ta: boolean; tb: boolean }> = [
+      { a: [301, 40], b: [40, 190], ta: false, tb: false }, // tall: split by rows
+      { a: [40, 90], b: [40, 333], ta: true, tb: false }, // wide: split by columns
+      { a: [150, 70], b: [250, 70], ta: false, tb: true },
+      { a: [5, 70, 60], b: [5, 60, 80], ta: false, tb: false }, // batch >= threads
+      { a: [2, 200, 60], b: [2, 60, 130], ta: false, tb: false }, // batch < threads (with 3)
+    ];
+    try {
+      for (const threads of [2, 3]) {
+        setNativeThreads(threads);
+        expect(nativeKernelsStatus().threads).toBe(threads);
+        for (const { a: sa, b: sb, ta, tb } of cases) {
+          const a = tf.randomNormal(sa, 0, 1, 'float32', 21);
+          const b = tf.randomNormal(sb, 0, 1, 'float32', 22);
+          const c = tf.matMul(a, b, ta, tb);
+          const want = referenceMatMul(
+            a.dataSync() as Float32Array,
+            sa,
+            b.dataSync() as Float32Array,
+            sb,
+            ta,
+            tb,
+          );
+          expect(maxAbsDiff(c.dataSync(), want)).toBeLessThan(1e-3);
+          tf.dispose([a, b, c]);
+        }
+      }
+    } finally {
+      setNativeThreads(defaultThreads);
+    }
+  });
 
   it('gives the same gradients through tf.grad as the original wasm kernels', () => {
     const a = tf.randomNormal([3, 12, 20], 0, 1, 'float32', 3);

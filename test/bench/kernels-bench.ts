@@ -1,0 +1,346 @@
+/**
+ * Matmul kernels and one MM-DiT training step on tfjs-wasm, with and without the native (OpenBLAS) kernels.
+ *
+ *   npx tsx test/bench/kernels-bench.ts [--gemm] [--train] [--wasm] [--steps N] [--profile]
+ *
+ * With neither --gemm nor --train both sections run. Prints GFLOP/s per GEMM shape and route, then
+ * seconds per training step (forward+backward+Adam) of the notes' model (hidden 256, 4 heads, 6 joint
+ * blocks, 64 image + 32 text tokens, batch 16). Figures only: nothing is asserted.
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import {
+  registerNativeKernels,
+  setNativeThreads,
+  unregisterNativeKernels,
+  nativeKernelsStatus,
+} from '../../server/runtime/native-kernels';
+import {
+  Linear,
+  Module,
+  attention,
+  chunkLast,
+  geluTanh,
+  layerNorm,
+  modulate,
+  silu,
+  timestepEmbedding,
+} from '../../server/runtime/nn';
+
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(name);
+const opt = (name: string, def: number) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Median seconds of `fn` over `reps` timed runs after `warm` untimed ones. */
+function timeIt(fn: () => void, reps: number, warm = 1): number {
+  for (let i = 0; i < warm; i++) fn();
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    fn();
+    ts.push((performance.now() - t0) / 1000);
+  }
+  return median(ts);
+}
+
+// ---------------------------------------------------------------- GEMMs
+
+interface GemmCase {
+  name: string;
+  a: number[];
+  b: number[];
+  ta: boolean;
+  tb: boolean;
+}
+
+const GEMMS: GemmCase[] = [
+  { name: 'x·W   (MLP up)     1536×256·256×1024', a: [1536, 256], b: [256, 1024], ta: false, tb: false },
+  { name: 'x·W   (MLP down)   1536×1024·1024×256', a: [1536, 1024], b: [1024, 256], ta: false, tb: false },
+  { name: 'dy·Wᵀ (MLP up dx)  1536×1024·(256×1024)ᵀ', a: [1536, 1024], b: [256, 1024], ta: false, tb: true },
+  { name: 'xᵀ·dy (MLP up dW)  (1536×256)ᵀ·1536×1024', a: [1536, 256], b: [1536, 1024], ta: true, tb: false },
+  { name: 'q·kᵀ  (attention)  64×[96×64·(96×64)ᵀ]', a: [64, 96, 64], b: [64, 96, 64], ta: false, tb: true },
+  { name: 'p·v   (attention)  64×[96×96·96×64]', a: [64, 96, 96], b: [64, 96, 64], ta: false, tb: false },
+];
+
+function flops(c: GemmCase): number {
+  const r = c.a.length;
+  const m = c.ta ? c.a[r - 1] : c.a[r - 2];
+  const k = c.ta ? c.a[r - 2] : c.a[r - 1];
+  const n = c.tb ? c.b[r - 2] : c.b[r - 1];
+  const batch = c.a.slice(0, -2).reduce((x, y) => x * y, 1);
+  return 2 * batch * m * n * k;
+}
+
+function gemmSection(): void {
+  const rows: string[][] = [];
+  const header = ['GEMM', 'wasm kernel', 'wasm via transpose+2-D', 'native 1 thr', 'native 2 thr'];
+  for (const c of GEMMS) {
+    const a = tf.randomNormal(c.a);
+    const b = tf.randomNormal(c.b);
+    const f = flops(c);
+    const gf = (s: number) => (f / s / 1e9).toFixed(1);
+    const run = () => tf.matMul(a, b, c.ta, c.tb).dispose();
+    // The route the nn fast paths use without native kernels: explicit transposes, then a flag-free matmul
+    // (2-D: XNNPACK; batched: the per-head loop of 2-D products).
+    const viaTranspose = () =>
+      tf.tidy(() => {
+        const A = c.ta ? tf.transpose(a, c.a.length === 2 ? [1, 0] : [0, 2, 1]) : a;
+        const B = c.tb ? tf.transpose(b, c.b.length === 2 ? [1, 0] : [0, 2, 1]) : b;
+        if (A.rank === 2) return tf.matMul(A as tf.Tensor2D, B as tf.Tensor2D);
+        const [n, ar, ac] = A.shape as number[];
+        const [, br, bc] = B.shape as number[];
+        const outs: tf.Tensor[] = [];
+        for (let i = 0; i < n; i++) {
+          const ai = tf.reshape(tf.slice(A, [i, 0, 0], [1, ar, ac]), [ar, ac]) as tf.Tensor2D;
+          const bi = tf.reshape(tf.slice(B, [i, 0, 0], [1, br, bc]), [br, bc]) as tf.Tensor2D;
+          outs.push(tf.matMul(ai, bi));
+        }
+        return tf.stack(outs);
+      }).dispose();
+    unregisterNativeKernels(tf);
+    const slowReps = !c.ta && !c.tb && c.a.length === 2 ? 5 : 2;
+    const plain = timeIt(run, slowReps);
+    const tr = timeIt(viaTranspose, 3);
+    registerNativeKernels(tf);
+    setNativeThreads(1);
+    const n1 = timeIt(run, 7, 2);
+    setNativeThreads(2);
+    const n2 = timeIt(run, 7, 2);
+    rows.push([c.name, gf(plain), gf(tr), gf(n1), gf(n2)]);
+    tf.dispose([a, b]);
+  }
+  printTable('GEMM GFLOP/s (median; wasm = 1 thread)', header, rows);
+}
+
+function printTable(title: string, header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
+  console.log(`\n${title}`);
+  console.log(line(header));
+  console.log('|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|');
+  for (const r of rows) console.log(line(r));
+}
+
+// ---------------------------------------------------------------- MM-DiT training step
+
+const D = 256;
+const HEADS = 4;
+const BLOCKS = 6;
+const N_IMG = 64;
+const N_TXT = 32;
+const C_IN = 16;
+const BATCH = 16;
+
+type AttnMode = 'per-head' | 'batched';
+
+interface Variant {
+  attention: AttnMode;
+  /** 'nn': server/runtime/nn linear (explicit-transpose gradients); 'flags': plain tf.matMul autograd. */
+  linear: 'nn' | 'flags';
+}
+
+let variant: Variant = { attention: 'batched', linear: 'nn' };
+
+/** Linear through the nn layer or through plain matMul (whose gradients use transpose flags). */
+function lin(l: Linear, x: tf.Tensor): tf.Tensor {
+  if (variant.linear === 'nn') return l.forward(x);
+  const [inF, outF] = l.weight.shape;
+  const y = tf.matMul(tf.reshape(x, [-1, inF]) as tf.Tensor2D, l.weight.value as tf.Tensor2D);
+  const yb = l.bias ? tf.add(y, l.bias.value) : y;
+  return tf.reshape(yb, [...x.shape.slice(0, -1), outF]);
+}
+
+class StreamWeights extends Module {
+  readonly mod = this.module('mod', new Linear(D, 6 * D));
+  readonly q = this.module('q', new Linear(D, D));
+  readonly k = this.module('k', new Linear(D, D));
+  readonly v = this.module('v', new Linear(D, D));
+  readonly o = this.module('o', new Linear(D, D));
+  readonly fc1 = this.module('fc1', new Linear(D, 4 * D));
+  readonly fc2 = this.module('fc2', new Linear(4 * D, D));
+}
+
+class JointBlock extends Module {
+  readonly img = this.module('img', new StreamWeights());
+  readonly txt = this.module('txt', new StreamWeights());
+
+  forward(x: tf.Tensor3D, c: tf.Tensor3D, ySilu: tf.Tensor2D): [tf.Tensor3D, tf.Tensor3D] {
+    const [sx1, cx1, gx1, sx2, cx2, gx2] = chunkLast(lin(this.img.mod, ySilu) as tf.Tensor2D, 6);
+    const [sc1, cc1, gc1, sc2, cc2, gc2] = chunkLast(lin(this.txt.mod, ySilu) as tf.Tensor2D, 6);
+    const xn = modulate(layerNorm(x), sx1, cx1);
+    const cn = modulate(layerNorm(c), sc1, cc1);
+    const q = tf.concat([lin(this.img.q, xn), lin(this.txt.q, cn)], 1) as tf.Tensor3D;
+    const k = tf.concat([lin(this.img.k, xn), lin(this.txt.k, cn)], 1) as tf.Tensor3D;
+    const v = tf.concat([lin(this.img.v, xn), lin(this.txt.v, cn)], 1) as tf.Tensor3D;
+    const o = attention(q, k, v, { heads: HEADS, mode: variant.attention });
+    const ox = tf.slice(o, [0, 0, 0], [BATCH, N_IMG, D]);
+    const oc = tf.slice(o, [0, N_IMG, 0], [BATCH, N_TXT, D]);
+    const gate = (g: tf.Tensor2D) => tf.expandDims(g, 1);
+    let x2 = tf.add(x, tf.mul(gate(gx1), lin(this.img.o, ox)));
+    let c2 = tf.add(c, tf.mul(gate(gc1), lin(this.txt.o, oc)));
+    const ffx = lin(this.img.fc2, geluTanh(lin(this.img.fc1, modulate(layerNorm(x2), sx2, cx2))));
+    const ffc = lin(this.txt.fc2, geluTanh(lin(this.txt.fc1, modulate(layerNorm(c2), sc2, cc2))));
+    x2 = tf.add(x2, tf.mul(gate(gx2), ffx));
+    c2 = tf.add(c2, tf.mul(gate(gc2), ffc));
+    return [x2 as tf.Tensor3D, c2 as tf.Tensor3D];
+  }
+}
+
+class MMDiT extends Module {
+  readonly xEmbed = this.module('x_embedder', new Linear(C_IN, D));
+  readonly cEmbed = this.module('context_embedder', new Linear(D, D));
+  readonly t1 = this.module('t1', new Linear(256, D));
+  readonly t2 = this.module('t2', new Linear(D, D));
+  readonly blocks: JointBlock[] = [];
+  readonly finalMod = this.module('final_mod', new Linear(D, 2 * D));
+  readonly out = this.module('out', new Linear(D, C_IN));
+
+  constructor() {
+    super();
+    for (let i = 0; i < BLOCKS; i++) this.blocks.push(this.module(`blocks.${i}`, new JointBlock()));
+  }
+
+  forward(z: tf.Tensor3D, tau: tf.Tensor1D, ctx: tf.Tensor3D): tf.Tensor3D {
+    const y = lin(this.t2, silu(lin(this.t1, timestepEmbedding(tau))));
+    const ys = silu(y) as tf.Tensor2D;
+    let x = lin(this.xEmbed, z) as tf.Tensor3D;
+    let c = lin(this.cEmbed, ctx) as tf.Tensor3D;
+    for (const b of this.blocks) [x, c] = b.forward(x, c, ys);
+    const [scale, shift] = chunkLast(lin(this.finalMod, ys) as tf.Tensor2D, 2);
+    return lin(this.out, modulate(layerNorm(x), shift, scale)) as tf.Tensor3D;
+  }
+}
+
+const FWD_GFLOP = 15.65; // matmul FLOPs of one batch-16 forward (notes/cpu-compute.md)
+
+interface StepResult {
+  fwd: number;
+  fwdBwd: number;
+  step: number;
+  loss: number;
+}
+
+function trainVariant(model: MMDiT, v: Variant, steps: number, profile: boolean): StepResult {
+  variant = v;
+  const z = tf.randomNormal([BATCH, N_IMG, C_IN], 0, 1, 'float32', 1) as tf.Tensor3D;
+  const ctx = tf.randomNormal([BATCH, N_TXT, D], 0, 1, 'float32', 2) as tf.Tensor3D;
+  const tau = tf.randomUniform([BATCH], 0, 1000, 'float32', 3) as tf.Tensor1D;
+  const target = tf.randomNormal([BATCH, N_IMG, C_IN], 0, 1, 'float32', 4);
+  const vars = model.trainableVariables();
+  const opt = tf.train.adam(1e-4);
+  const lossFn = () => tf.mean(tf.square(tf.sub(model.forward(z, tau, ctx), target))) as tf.Scalar;
+  const fwd = timeIt(() => tf.tidy(lossFn).dispose(), Math.max(2, steps), 1);
+  const fwdBwd = timeIt(
+    () => {
+      const { value, grads } = tf.variableGrads(lossFn, vars);
+      value.dispose();
+      tf.dispose(Object.values(grads));
+    },
+    Math.max(2, steps),
+    1,
+  );
+  let loss = NaN;
+  const step = timeIt(
+    () => {
+      const l = opt.minimize(lossFn, true, vars);
+      loss = l ? l.dataSync()[0] : NaN;
+      l?.dispose();
+    },
+    steps,
+    1,
+  );
+  if (profile) profileStep(() => opt.minimize(lossFn, false, vars));
+  opt.dispose();
+  tf.dispose([z, ctx, tau, target]);
+  return { fwd, fwdBwd, step, loss };
+}
+
+function profileStep(f: () => void): void {
+  // tf.profile only runs async; the engine's kernel hook is enough for a synchronous tally.
+  const byName = new Map<string, { ms: number; n: number }>();
+  const engine = tf.engine() as unknown as {
+    runKernel: (name: string, inputs: unknown, attrs: unknown) => unknown;
+  };
+  const orig = engine.runKernel.bind(engine);
+  engine.runKernel = (name, inputs, attrs) => {
+    const t0 = performance.now();
+    const r = orig(name, inputs, attrs);
+    const e = byName.get(name) ?? { ms: 0, n: 0 };
+    e.ms += performance.now() - t0;
+    e.n++;
+    byName.set(name, e);
+    return r;
+  };
+  const t0 = performance.now();
+  try {
+    f();
+  } finally {
+    engine.runKernel = orig;
+  }
+  const total = performance.now() - t0;
+  const rows = [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 18);
+  const kernelMs = [...byName.values()].reduce((s, e) => s + e.ms, 0);
+  printTable(
+    `kernel time of one step (${total.toFixed(0)} ms wall, ${kernelMs.toFixed(0)} ms in kernels)`,
+    ['kernel', 'ms', 'calls', 'share'],
+    rows.map(([n, e]) => [n, e.ms.toFixed(1), String(e.n), `${((100 * e.ms) / kernelMs).toFixed(1)}%`]),
+  );
+}
+
+function trainSection(steps: number, profile: boolean): void {
+  const model = new MMDiT().initialize(0);
+  console.log(`\nMM-DiT: D=${D}, ${HEADS} heads, ${BLOCKS} blocks, ${N_IMG}+${N_TXT} tokens, batch ${BATCH}, ${(model.numParams / 1e6).toFixed(2)} M params`);
+  const rows: string[][] = [];
+  const add = (name: string, r: StepResult) =>
+    rows.push([
+      name,
+      (r.fwd * 1000).toFixed(0),
+      (r.fwdBwd * 1000).toFixed(0),
+      (r.step * 1000).toFixed(0),
+      ((3 * FWD_GFLOP) / r.step).toFixed(1),
+      r.loss.toFixed(4),
+    ]);
+  const nn: Variant = { attention: 'batched', linear: 'nn' };
+  const flags: Variant = { attention: 'batched', linear: 'flags' };
+  if (flag('--wasm')) {
+    // Slow (the transpose-flag and batched matmuls take the scalar loop), so only on request. The nn
+    // per-head attention is not run: its slice gradients (full-size pads) exhaust the 4 GB wasm heap here.
+    unregisterNativeKernels(tf);
+    add('wasm kernels, nn linear, batched attention', trainVariant(model, nn, 2, profile));
+    registerNativeKernels(tf);
+  }
+  for (const threads of [2, 1]) {
+    setNativeThreads(threads);
+    add(`native ${threads} thr, nn linear (explicit transposes)`, trainVariant(model, nn, steps, profile && threads === 2));
+    add(`native ${threads} thr, flag matmuls`, trainVariant(model, flags, steps, profile && threads === 2));
+  }
+  printTable(
+    'training step, ms (median; Adam; GFLOP/s = 3×15.65 GFLOP / step)',
+    ['variant', 'fwd', 'fwd+bwd', 'step', 'GFLOP/s', 'loss'],
+    rows,
+  );
+  model.dispose();
+}
+
+async function main(): Promise<void> {
+  await tf.setBackend('wasm');
+  await tf.ready();
+  const status = registerNativeKernels(tf);
+  console.log(`native kernels: ${status.loaded ? status.library : `unavailable (${status.reason})`}`);
+  if (!status.loaded) process.exitCode = 1;
+  const both = !flag('--gemm') && !flag('--train');
+  if (status.loaded && (both || flag('--gemm'))) gemmSection();
+  if (status.loaded && (both || flag('--train'))) trainSection(opt('--steps', 3), flag('--profile'));
+  void nativeKernelsStatus;
+}
+
+void main();
