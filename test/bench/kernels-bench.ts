@@ -7,13 +7,11 @@
  * seconds per training step (forward+backward+Adam) of the notes' model (hidden 256, 4 heads, 6 joint
  * blocks, 64 image + 32 text tokens, batch 16). Figures only: nothing is asserted.
  */
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { initRuntime, shutdownRuntime, tf } from '../../server/runtime';
 import {
   registerNativeKernels,
   setNativeThreads,
   unregisterNativeKernels,
-  nativeKernelsStatus,
 } from '../../server/runtime/native-kernels';
 import {
   Linear,
@@ -79,45 +77,68 @@ function flops(c: GemmCase): number {
   return 2 * batch * m * n * k;
 }
 
-function gemmSection(): void {
-  const rows: string[][] = [];
-  const header = ['GEMM', 'wasm kernel', 'wasm via transpose+2-D', 'native 1 thr', 'native 2 thr'];
+function gemmOperands(c: GemmCase): [tf.Tensor, tf.Tensor] {
+  return [tf.randomNormal(c.a, 0, 1, 'float32', 1), tf.randomNormal(c.b, 0, 1, 'float32', 2)];
+}
+
+/** GFLOP/s of the plain wasm kernels: the kernel as called, and the explicit-transpose route. */
+function wasmGemms(): Array<[number, number]> {
+  unregisterNativeKernels(tf);
+  const out: Array<[number, number]> = [];
   for (const c of GEMMS) {
-    const a = tf.randomNormal(c.a);
-    const b = tf.randomNormal(c.b);
-    const f = flops(c);
-    const gf = (s: number) => (f / s / 1e9).toFixed(1);
+    const [a, b] = gemmOperands(c);
     const run = () => tf.matMul(a, b, c.ta, c.tb).dispose();
-    // The route the nn fast paths use without native kernels: explicit transposes, then a flag-free matmul
-    // (2-D: XNNPACK; batched: the per-head loop of 2-D products).
+    // The route of the nn fast paths without native kernels: explicit transposes, then flag-free
+    // products (2-D: XNNPACK; batched: one 2-D product per matrix).
     const viaTranspose = () =>
-      tf.tidy(() => {
-        const A = c.ta ? tf.transpose(a, c.a.length === 2 ? [1, 0] : [0, 2, 1]) : a;
-        const B = c.tb ? tf.transpose(b, c.b.length === 2 ? [1, 0] : [0, 2, 1]) : b;
-        if (A.rank === 2) return tf.matMul(A as tf.Tensor2D, B as tf.Tensor2D);
-        const [n, ar, ac] = A.shape as number[];
-        const [, br, bc] = B.shape as number[];
-        const outs: tf.Tensor[] = [];
-        for (let i = 0; i < n; i++) {
-          const ai = tf.reshape(tf.slice(A, [i, 0, 0], [1, ar, ac]), [ar, ac]) as tf.Tensor2D;
-          const bi = tf.reshape(tf.slice(B, [i, 0, 0], [1, br, bc]), [br, bc]) as tf.Tensor2D;
-          outs.push(tf.matMul(ai, bi));
-        }
-        return tf.stack(outs);
-      }).dispose();
-    unregisterNativeKernels(tf);
-    const slowReps = !c.ta && !c.tb && c.a.length === 2 ? 5 : 2;
-    const plain = timeIt(run, slowReps);
-    const tr = timeIt(viaTranspose, 3);
-    registerNativeKernels(tf);
-    setNativeThreads(1);
-    const n1 = timeIt(run, 7, 2);
-    setNativeThreads(2);
-    const n2 = timeIt(run, 7, 2);
-    rows.push([c.name, gf(plain), gf(tr), gf(n1), gf(n2)]);
+      tf
+        .tidy(() => {
+          const A = c.ta ? tf.transpose(a, c.a.length === 2 ? [1, 0] : [0, 2, 1]) : a;
+          const B = c.tb ? tf.transpose(b, c.b.length === 2 ? [1, 0] : [0, 2, 1]) : b;
+          if (A.rank === 2) return tf.matMul(A as tf.Tensor2D, B as tf.Tensor2D);
+          const [n, ar, ac] = A.shape as number[];
+          const [, br, bc] = B.shape as number[];
+          const outs: tf.Tensor[] = [];
+          for (let i = 0; i < n; i++) {
+            const ai = tf.reshape(tf.slice(A, [i, 0, 0], [1, ar, ac]), [ar, ac]) as tf.Tensor2D;
+            const bi = tf.reshape(tf.slice(B, [i, 0, 0], [1, br, bc]), [br, bc]) as tf.Tensor2D;
+            outs.push(tf.matMul(ai, bi));
+          }
+          return tf.stack(outs);
+        })
+        .dispose();
+    const fast = !c.ta && !c.tb && c.a.length === 2;
+    out.push([flops(c) / timeIt(run, fast ? 5 : 2) / 1e9, flops(c) / timeIt(viaTranspose, 3) / 1e9]);
     tf.dispose([a, b]);
   }
-  printTable('GEMM GFLOP/s (median; wasm = 1 thread)', header, rows);
+  registerNativeKernels(tf);
+  return out;
+}
+
+/** GFLOP/s of the native kernels through tf.matMul with `threads` addon threads. */
+function nativeGemms(threads: number): number[] {
+  setNativeThreads(threads);
+  return GEMMS.map((c) => {
+    const [a, b] = gemmOperands(c);
+    const s = timeIt(() => tf.matMul(a, b, c.ta, c.tb).dispose(), 7, 2);
+    tf.dispose([a, b]);
+    return flops(c) / s / 1e9;
+  });
+}
+
+async function gemmSection(): Promise<void> {
+  const cols: Record<string, number[]> = {};
+  for (const threads of [1, 2]) {
+    await shutdownRuntime();
+    const info = await initRuntime({ backend: 'wasm', threads });
+    const w = wasmGemms();
+    cols[`wasm ${info.threads} thr`] = w.map((x) => x[0]);
+    cols[`wasm ${info.threads} thr, transposes+2-D`] = w.map((x) => x[1]);
+  }
+  for (const threads of [1, 2]) cols[`native ${threads} thr`] = nativeGemms(threads);
+  const header = ['GEMM (GFLOP/s)', ...Object.keys(cols)];
+  const rows = GEMMS.map((c, i) => [c.name, ...Object.values(cols).map((v) => v[i].toFixed(1))]);
+  printTable('GEMM GFLOP/s (median)', header, rows);
 }
 
 function printTable(title: string, header: string[], rows: string[][]): void {
@@ -126,7 +147,9 @@ function printTable(title: string, header: string[], rows: string[][]): void {
     '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
   console.log(`\n${title}`);
   console.log(line(header));
-  console.log('|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|');
+  console.log(
+    '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|',
+  );
   for (const r of rows) console.log(line(r));
 }
 
@@ -139,25 +162,6 @@ const N_IMG = 64;
 const N_TXT = 32;
 const C_IN = 16;
 const BATCH = 16;
-
-type AttnMode = 'per-head' | 'batched';
-
-interface Variant {
-  attention: AttnMode;
-  /** 'nn': server/runtime/nn linear (explicit-transpose gradients); 'flags': plain tf.matMul autograd. */
-  linear: 'nn' | 'flags';
-}
-
-let variant: Variant = { attention: 'batched', linear: 'nn' };
-
-/** Linear through the nn layer or through plain matMul (whose gradients use transpose flags). */
-function lin(l: Linear, x: tf.Tensor): tf.Tensor {
-  if (variant.linear === 'nn') return l.forward(x);
-  const [inF, outF] = l.weight.shape;
-  const y = tf.matMul(tf.reshape(x, [-1, inF]) as tf.Tensor2D, l.weight.value as tf.Tensor2D);
-  const yb = l.bias ? tf.add(y, l.bias.value) : y;
-  return tf.reshape(yb, [...x.shape.slice(0, -1), outF]);
-}
 
 class StreamWeights extends Module {
   readonly mod = this.module('mod', new Linear(D, 6 * D));
@@ -174,21 +178,21 @@ class JointBlock extends Module {
   readonly txt = this.module('txt', new StreamWeights());
 
   forward(x: tf.Tensor3D, c: tf.Tensor3D, ySilu: tf.Tensor2D): [tf.Tensor3D, tf.Tensor3D] {
-    const [sx1, cx1, gx1, sx2, cx2, gx2] = chunkLast(lin(this.img.mod, ySilu) as tf.Tensor2D, 6);
-    const [sc1, cc1, gc1, sc2, cc2, gc2] = chunkLast(lin(this.txt.mod, ySilu) as tf.Tensor2D, 6);
+    const [sx1, cx1, gx1, sx2, cx2, gx2] = chunkLast(this.img.mod.forward(ySilu) as tf.Tensor2D, 6);
+    const [sc1, cc1, gc1, sc2, cc2, gc2] = chunkLast(this.txt.mod.forward(ySilu) as tf.Tensor2D, 6);
     const xn = modulate(layerNorm(x), sx1, cx1);
     const cn = modulate(layerNorm(c), sc1, cc1);
-    const q = tf.concat([lin(this.img.q, xn), lin(this.txt.q, cn)], 1) as tf.Tensor3D;
-    const k = tf.concat([lin(this.img.k, xn), lin(this.txt.k, cn)], 1) as tf.Tensor3D;
-    const v = tf.concat([lin(this.img.v, xn), lin(this.txt.v, cn)], 1) as tf.Tensor3D;
-    const o = attention(q, k, v, { heads: HEADS, mode: variant.attention });
+    const q = tf.concat([this.img.q.forward(xn), this.txt.q.forward(cn)], 1) as tf.Tensor3D;
+    const k = tf.concat([this.img.k.forward(xn), this.txt.k.forward(cn)], 1) as tf.Tensor3D;
+    const v = tf.concat([this.img.v.forward(xn), this.txt.v.forward(cn)], 1) as tf.Tensor3D;
+    const o = attention(q, k, v, { heads: HEADS });
     const ox = tf.slice(o, [0, 0, 0], [BATCH, N_IMG, D]);
     const oc = tf.slice(o, [0, N_IMG, 0], [BATCH, N_TXT, D]);
     const gate = (g: tf.Tensor2D) => tf.expandDims(g, 1);
-    let x2 = tf.add(x, tf.mul(gate(gx1), lin(this.img.o, ox)));
-    let c2 = tf.add(c, tf.mul(gate(gc1), lin(this.txt.o, oc)));
-    const ffx = lin(this.img.fc2, geluTanh(lin(this.img.fc1, modulate(layerNorm(x2), sx2, cx2))));
-    const ffc = lin(this.txt.fc2, geluTanh(lin(this.txt.fc1, modulate(layerNorm(c2), sc2, cc2))));
+    let x2 = tf.add(x, tf.mul(gate(gx1), this.img.o.forward(ox)));
+    let c2 = tf.add(c, tf.mul(gate(gc1), this.txt.o.forward(oc)));
+    const ffx = this.img.fc2.forward(geluTanh(this.img.fc1.forward(modulate(layerNorm(x2), sx2, cx2))));
+    const ffc = this.txt.fc2.forward(geluTanh(this.txt.fc1.forward(modulate(layerNorm(c2), sc2, cc2))));
     x2 = tf.add(x2, tf.mul(gate(gx2), ffx));
     c2 = tf.add(c2, tf.mul(gate(gc2), ffc));
     return [x2 as tf.Tensor3D, c2 as tf.Tensor3D];
@@ -210,13 +214,13 @@ class MMDiT extends Module {
   }
 
   forward(z: tf.Tensor3D, tau: tf.Tensor1D, ctx: tf.Tensor3D): tf.Tensor3D {
-    const y = lin(this.t2, silu(lin(this.t1, timestepEmbedding(tau))));
+    const y = this.t2.forward(silu(this.t1.forward(timestepEmbedding(tau))));
     const ys = silu(y) as tf.Tensor2D;
-    let x = lin(this.xEmbed, z) as tf.Tensor3D;
-    let c = lin(this.cEmbed, ctx) as tf.Tensor3D;
+    let x = this.xEmbed.forward(z) as tf.Tensor3D;
+    let c = this.cEmbed.forward(ctx) as tf.Tensor3D;
     for (const b of this.blocks) [x, c] = b.forward(x, c, ys);
-    const [scale, shift] = chunkLast(lin(this.finalMod, ys) as tf.Tensor2D, 2);
-    return lin(this.out, modulate(layerNorm(x), shift, scale)) as tf.Tensor3D;
+    const [scale, shift] = chunkLast(this.finalMod.forward(ys) as tf.Tensor2D, 2);
+    return this.out.forward(modulate(layerNorm(x), shift, scale)) as tf.Tensor3D;
   }
 }
 
@@ -229,8 +233,7 @@ interface StepResult {
   loss: number;
 }
 
-function trainVariant(model: MMDiT, v: Variant, steps: number, profile: boolean): StepResult {
-  variant = v;
+function trainVariant(model: MMDiT, steps: number, profile: boolean): StepResult {
   const z = tf.randomNormal([BATCH, N_IMG, C_IN], 0, 1, 'float32', 1) as tf.Tensor3D;
   const ctx = tf.randomNormal([BATCH, N_TXT, D], 0, 1, 'float32', 2) as tf.Tensor3D;
   const tau = tf.randomUniform([BATCH], 0, 1000, 'float32', 3) as tf.Tensor1D;
@@ -298,7 +301,9 @@ function profileStep(f: () => void): void {
 
 function trainSection(steps: number, profile: boolean): void {
   const model = new MMDiT().initialize(0);
-  console.log(`\nMM-DiT: D=${D}, ${HEADS} heads, ${BLOCKS} blocks, ${N_IMG}+${N_TXT} tokens, batch ${BATCH}, ${(model.numParams / 1e6).toFixed(2)} M params`);
+  console.log(
+    `\nMM-DiT: D=${D}, ${HEADS} heads, ${BLOCKS} blocks, ${N_IMG}+${N_TXT} tokens, batch ${BATCH}, ${(model.numParams / 1e6).toFixed(2)} M params`,
+  );
   const rows: string[][] = [];
   const add = (name: string, r: StepResult) =>
     rows.push([
@@ -309,19 +314,19 @@ function trainSection(steps: number, profile: boolean): void {
       ((3 * FWD_GFLOP) / r.step).toFixed(1),
       r.loss.toFixed(4),
     ]);
-  const nn: Variant = { attention: 'batched', linear: 'nn' };
-  const flags: Variant = { attention: 'batched', linear: 'flags' };
+  // The same nn code either way: with the native kernels it takes transpose-flag matmuls and batched
+  // attention, without them explicit transposes and per-head attention (server/runtime/nn).
   if (flag('--wasm')) {
-    // Slow (the transpose-flag and batched matmuls take the scalar loop), so only on request. The nn
-    // per-head attention is not run: its slice gradients (full-size pads) exhaust the 4 GB wasm heap here.
     unregisterNativeKernels(tf);
-    add('wasm kernels, nn linear, batched attention', trainVariant(model, nn, 2, profile));
+    add('wasm kernels only', trainVariant(model, 2, profile));
     registerNativeKernels(tf);
   }
   for (const threads of [2, 1]) {
     setNativeThreads(threads);
-    add(`native ${threads} thr, nn linear (explicit transposes)`, trainVariant(model, nn, steps, profile && threads === 2));
-    add(`native ${threads} thr, flag matmuls`, trainVariant(model, flags, steps, profile && threads === 2));
+    add(
+      `native kernels, ${threads} thread${threads > 1 ? 's' : ''}`,
+      trainVariant(model, steps, profile && threads === 2),
+    );
   }
   printTable(
     'training step, ms (median; Adam; GFLOP/s = 3×15.65 GFLOP / step)',
@@ -332,15 +337,24 @@ function trainSection(steps: number, profile: boolean): void {
 }
 
 async function main(): Promise<void> {
-  await tf.setBackend('wasm');
-  await tf.ready();
-  const status = registerNativeKernels(tf);
-  console.log(`native kernels: ${status.loaded ? status.library : `unavailable (${status.reason})`}`);
-  if (!status.loaded) process.exitCode = 1;
+  const info = await initRuntime({ backend: 'wasm' });
+  console.log(`runtime: ${info.device}; native kernels: ${info.nativeKernels ?? 'unavailable'}`);
+  if (info.fallbacks.length) console.log(`fallbacks: ${info.fallbacks.join('; ')}`);
+  if (!info.nativeKernels) {
+    process.exitCode = 1;
+    return;
+  }
   const both = !flag('--gemm') && !flag('--train');
-  if (status.loaded && (both || flag('--gemm'))) gemmSection();
-  if (status.loaded && (both || flag('--train'))) trainSection(opt('--steps', 3), flag('--profile'));
-  void nativeKernelsStatus;
+  if (both || flag('--gemm')) await gemmSection();
+  if (both || flag('--train')) {
+    await shutdownRuntime();
+    await initRuntime({ backend: 'wasm' });
+    trainSection(opt('--steps', 3), flag('--profile'));
+  }
+  await shutdownRuntime();
 }
 
-void main();
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

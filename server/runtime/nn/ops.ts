@@ -4,6 +4,16 @@
  * sigmoid (tanh and pow run scalar), LayerNorm from moments + rsqrt, rank ≤ 4 transposes only.
  */
 import { tf } from '../tf';
+import { nativeMatMulActive } from '../native-kernels';
+
+// dy·bᵀ and aᵀ·dy: transpose flags where the native BLAS kernels run them (no copies), explicit transposes
+// plus a flag-free product on the plain wasm kernels (whose flag path is a slow scalar loop).
+function matMulTB(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return nativeMatMulActive(tf) ? tf.matMul(a, b, false, true) : tf.matMul(a, tf.transpose(b));
+}
+function matMulTA(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return nativeMatMulActive(tf) ? tf.matMul(a, b, true, false) : tf.matMul(tf.transpose(a), b);
+}
 
 /** a [m,k] · b [k,n] with a gradient made of plain (flag-free) 2-D matmuls. */
 export const matMul2d = tf.customGrad(
@@ -15,10 +25,7 @@ export const matMul2d = tf.customGrad(
       value: tf.matMul(A, B),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sa, sb] = saved as tf.Tensor2D[];
-        return [
-          tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)),
-          tf.matMul(tf.transpose(sa), dy as tf.Tensor2D),
-        ];
+        return [matMulTB(dy as tf.Tensor2D, sb), matMulTA(sa, dy as tf.Tensor2D)];
       },
     };
   },
@@ -31,11 +38,11 @@ export const matMulNT = tf.customGrad(
     const B = b as tf.Tensor2D;
     (save as tf.GradSaveFunc)([A, B]);
     return {
-      value: tf.matMul(A, tf.transpose(B)),
+      value: matMulTB(A, B),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sa, sb] = saved as tf.Tensor2D[];
         const d = dy as tf.Tensor2D;
-        return [tf.matMul(d, sb), tf.matMul(tf.transpose(d), sa)];
+        return [tf.matMul(d, sb), matMulTA(d, sa)];
       },
     };
   },
@@ -52,7 +59,7 @@ const affine2d = tf.customGrad(
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sw] = saved as tf.Tensor2D[];
         const d = dy as tf.Tensor2D;
-        return [tf.matMul(d, tf.transpose(sw)), tf.matMul(tf.transpose(sx), d), tf.sum(d, 0)];
+        return [matMulTB(d, sw), matMulTA(sx, d), tf.sum(d, 0)];
       },
     };
   },

@@ -1,13 +1,14 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { initRuntime, runtimeInfo, tf } from '../../../server/runtime';
+import { attention, linear } from '../../../server/runtime/nn';
 import {
   DEFAULT_ADDON_PATH,
   loadNativeKernels,
   nativeAddon,
   nativeKernelsStatus,
+  nativeMatMulActive,
   registerNativeKernels,
   setNativeThreads,
   unregisterNativeKernels,
@@ -62,8 +63,8 @@ beforeAll(async () => {
   if (!fs.existsSync(DEFAULT_ADDON_PATH)) {
     execFileSync(process.execPath, [path.join(root, 'scripts/build-native.js')], { stdio: 'ignore' });
   }
-  await tf.setBackend('wasm');
-  await tf.ready();
+  // The runtime's wasm backend: threaded where it can be, so the heap is a SharedArrayBuffer.
+  await initRuntime({ backend: 'wasm' });
 });
 
 afterAll(() => {
@@ -79,6 +80,8 @@ describe('native matmul kernels on the wasm backend', () => {
   });
 
   it('reports the BLAS library and the kernels it took over', () => {
+    expect(runtimeInfo().nativeKernels).toMatch(/BLAS/i);
+    expect(nativeMatMulActive(tf)).toBe(true);
     const status = nativeKernelsStatus();
     expect(status.loaded).toBe(true);
     expect(status.library).toMatch(/BLAS/i);
@@ -185,6 +188,35 @@ describe('native matmul kernels on the wasm backend', () => {
       expect(maxAbsDiff(native[i], plain[i]) / scale).toBeLessThan(1e-5);
     }
     tf.dispose([a, b, w, v]);
+  });
+
+  it('nn linear and attention take the flag/batched forms and keep their values and gradients', () => {
+    const x = tf.randomNormal([2, 24, 32], 0, 1, 'float32', 31);
+    const w = tf.randomNormal([32, 32], 0, 0.2, 'float32', 32);
+    const b = tf.randomNormal([32], 0, 0.2, 'float32', 33);
+    const f = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => {
+      const h = linear(xx, ww, bb) as tf.Tensor3D;
+      return tf.sum(tf.square(attention(h, h, h, { heads: 4 })));
+    };
+    const run = () => {
+      const { value, grads } = tf.valueAndGrads(f)([x, w, b]);
+      const out = [value.dataSync()[0], ...grads.map((g) => g.dataSync().slice())];
+      tf.dispose([value, ...grads]);
+      return out as [number, Float32Array, Float32Array, Float32Array];
+    };
+    expect(nativeMatMulActive(tf)).toBe(true);
+    const native = run();
+    unregisterNativeKernels(tf);
+    expect(nativeMatMulActive(tf)).toBe(false);
+    const plain = run();
+    registerNativeKernels(tf);
+    expect(Math.abs(native[0] - plain[0]) / Math.abs(plain[0])).toBeLessThan(1e-5);
+    for (let i = 1; i < 4; i++) {
+      const g = plain[i] as Float32Array;
+      const scale = Math.max(...Array.from(g, Math.abs));
+      expect(maxAbsDiff(native[i] as Float32Array, g) / scale).toBeLessThan(1e-5);
+    }
+    tf.dispose([x, w, b]);
   });
 
   it('runs fused matmul with bias and activation', () => {
