@@ -1,4 +1,4 @@
-import { tf } from '../../../server/runtime';
+import { expectNoTensorLeak, tf } from '../../../server/runtime';
 import type { NodeContext, UiOutput } from '../../../server/engine';
 import { AdjustColor, Sharpen, gaussianBlur, gaussianWeights } from '../../../plugins/imagefx/src/filters';
 import { ImageGrid, autoColumns } from '../../../plugins/imagefx/src/grid';
@@ -188,6 +188,38 @@ describe('imagefx palettes', () => {
       expect(tf.max(img).dataSync()[0]).toBeLessThanOrEqual(1);
       const [a, b] = tf.unstack(img);
       expect(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]).toBeGreaterThan(0.05);
+    }
+  });
+});
+
+describe('imagefx memory', () => {
+  test('every node returns its result and keeps no other tensor alive', async () => {
+    const img = (): Img => constant(3, 8, 10, [0.2, 0.6, 0.4]);
+    const palette: Palette = {
+      colors: [
+        [1, 0, 0],
+        [0, 0, 1],
+      ],
+      weights: [0.5, 0.5],
+    };
+    const cases: [string, () => Promise<unknown>][] = [
+      ['TestPattern', () => run(TestPattern, { pattern: 'rings', width: 8, height: 8, batch: 2 })],
+      ['Sharpen', () => run(Sharpen, { image: input, amount: 1, radius: 2 })],
+      [
+        'AdjustColor',
+        () => run(AdjustColor, { image: input, brightness: 0.1, contrast: 1.2, saturation: 0.5, gamma: 2 }),
+      ],
+      ['ImageGrid', () => run(ImageGrid, { images: input, columns: 2, gap: 2, background: 0.5 })],
+      ['ExtractPalette', () => run(ExtractPalette, { image: input, colors: 3, iterations: 3 })],
+      ['ApplyPalette', () => run(ApplyPalette, { image: input, palette, strength: 0.5 })],
+      ['PaletteToImage', () => run(PaletteToImage, { palette, width: 16, height: 4, proportional: true })],
+    ];
+    const input = img();
+    for (const [label, fn] of cases) {
+      const { out } = (await expectNoTensorLeak(label, async () => (await fn()) as { out: unknown })) as {
+        out: Record<string, unknown>;
+      };
+      tf.dispose(Object.values(out).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
     }
   });
 });

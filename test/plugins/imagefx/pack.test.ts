@@ -86,6 +86,15 @@ describe('the imagefx example pack', () => {
     expect(JSON.stringify(wrong.node_errors['2'])).toContain('return_type_mismatch');
   });
 
+  test('the shipped example workflow runs', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ddit-imagefx-'));
+    const engine = new Engine({ registry, folders: { output: out, input: out, temp: out }, log: silent });
+    const file = path.join(root, 'workflows', 'examples', 'imagefx-palette.json');
+    const result = await engine.execute(JSON.parse(fs.readFileSync(file, 'utf8')));
+    expect(result.status).toBe('success');
+    expect(result.outputs['5'].palette).toHaveLength(6);
+  });
+
   test('its editor extension draws the palette swatches through the documented hook', () => {
     const registered: Record<string, (...a: unknown[]) => void>[] = [];
     const window = { dditEditor: { registerExtension: (ext: never) => registered.push(ext) } };
