@@ -1,5 +1,9 @@
 /** Spatial relations and the "where" of a single object, exactly as issue 5 defines them. */
 
+// Math's functions bound once: under jest every read of a global such as `Math` goes through the test
+// sandbox and costs ~0.4 µs, which dominates per-pixel loops.
+const { PI, abs, cos, sin } = Math;
+
 export const RELATIONS = ['left of', 'right of', 'above', 'below'] as const;
 export type Relation = (typeof RELATIONS)[number];
 
@@ -28,6 +32,7 @@ export function relationMargin(a: Point, b: Point, rel: Relation): number {
   switch (rel) {
     case 'left of':
       return b.x - RELATION_THRESHOLD - a.x;
+
     case 'right of':
       return a.x - (b.x + RELATION_THRESHOLD);
     case 'above':
@@ -50,8 +55,8 @@ export function relationsBetween(a: Point, b: Point): Relation[] {
 export function whereIs(p: Point): Where {
   const dx = p.x - 0.5;
   const dy = p.y - 0.5;
-  if (Math.abs(dx) < CENTER_HALF && Math.abs(dy) < CENTER_HALF) return 'center';
-  if (Math.abs(dx) >= Math.abs(dy)) return dx < 0 ? 'left' : 'right';
+  if (abs(dx) < CENTER_HALF && abs(dy) < CENTER_HALF) return 'center';
+  if (abs(dx) >= abs(dy)) return dx < 0 ? 'left' : 'right';
   return dy < 0 ? 'top' : 'bottom';
 }
 
@@ -59,8 +64,8 @@ export function whereIs(p: Point): Where {
 export function whereIsClear(p: Point, margin: number): boolean {
   const w = whereIs(p);
   for (let i = 0; i < 16; i++) {
-    const a = (i / 16) * 2 * Math.PI;
-    if (whereIs({ x: p.x + margin * Math.cos(a), y: p.y + margin * Math.sin(a) }) !== w) return false;
+    const a = (i / 16) * 2 * PI;
+    if (whereIs({ x: p.x + margin * cos(a), y: p.y + margin * sin(a) }) !== w) return false;
   }
   return true;
 }

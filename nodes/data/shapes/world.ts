@@ -3,7 +3,12 @@
  * Other parties write evaluation files against these types, so the vocabulary here is frozen.
  */
 
+// Math's functions bound once: under jest every read of a global such as `Math` goes through the test
+// sandbox and costs ~0.4 µs, which dominates per-pixel loops.
+const { PI, abs, max, min } = Math;
+
 export const SHAPES = ['circle', 'square', 'triangle'] as const;
+
 export type Shape = (typeof SHAPES)[number];
 
 export const COLORS = ['red', 'green', 'blue', 'yellow', 'purple', 'white'] as const;
@@ -49,11 +54,11 @@ export interface Scene {
 export function insideShape(shape: Shape, dx: number, dy: number, h: number): boolean {
   switch (shape) {
     case 'square':
-      return Math.abs(dx) <= h && Math.abs(dy) <= h;
+      return abs(dx) <= h && abs(dy) <= h;
     case 'circle':
       return dx * dx + dy * dy <= h * h;
     case 'triangle':
-      return dy <= h && Math.abs(dx) * 2 <= dy + h;
+      return dy <= h && abs(dx) * 2 <= dy + h;
   }
 }
 
@@ -64,7 +69,7 @@ export function shapeArea(shape: Shape, size: Size): number {
     case 'square':
       return 4 * h * h;
     case 'circle':
-      return Math.PI * h * h;
+      return PI * h * h;
     case 'triangle':
       return 2 * h * h;
   }
@@ -84,10 +89,10 @@ export function isSize(v: unknown): v is Size {
 export function objectsOverlap(a: SceneObject, b: SceneObject): boolean {
   const ha = HALF_SIDE[a.size];
   const hb = HALF_SIDE[b.size];
-  const x0 = Math.max(a.x - ha, b.x - hb);
-  const x1 = Math.min(a.x + ha, b.x + hb);
-  const y0 = Math.max(a.y - ha, b.y - hb);
-  const y1 = Math.min(a.y + ha, b.y + hb);
+  const x0 = max(a.x - ha, b.x - hb);
+  const x1 = min(a.x + ha, b.x + hb);
+  const y0 = max(a.y - ha, b.y - hb);
+  const y1 = min(a.y + ha, b.y + hb);
   if (x1 - x0 <= 1e-9 || y1 - y0 <= 1e-9) return false;
   const n = 24;
   for (let i = 0; i < n; i++) {
@@ -104,7 +109,7 @@ export function objectsOverlap(a: SceneObject, b: SceneObject): boolean {
 /** Smallest gap between two objects' bounding boxes along the axis that separates them (negative if the boxes intersect). */
 export function boxGap(a: SceneObject, b: SceneObject): number {
   const reach = HALF_SIDE[a.size] + HALF_SIDE[b.size];
-  return Math.max(Math.abs(a.x - b.x) - reach, Math.abs(a.y - b.y) - reach);
+  return max(abs(a.x - b.x) - reach, abs(a.y - b.y) - reach);
 }
 
 const EPS = 1e-6;

@@ -1,0 +1,73 @@
+/**
+ * Text-to-image pass rule (GenEval-style): the judge's objects must include every required object,
+ * matched one to one; a count needs exactly n objects of its shape; a relation must hold between the
+ * objects matched to its indices a and b. Extra objects are allowed unless a count forbids them.
+ */
+import { relationHolds } from '../data/shapes/relations';
+import type { T2IRequirement, RequiredObject } from './eval-set';
+import type { FoundObject } from './judge';
+
+export interface T2IVerdict {
+  pass: boolean;
+  /** Every required object found, matched one to one. */
+  objects: boolean;
+  count?: boolean;
+  relation?: boolean;
+  /** For each required object, the index of the found object it was matched to (−1: none). */
+  matched: number[];
+}
+
+/** Only the largest objects are considered, which bounds the matching search. */
+const MAX_CANDIDATES = 12;
+
+function fits(req: RequiredObject, f: FoundObject): boolean {
+  return f.shape === req.shape && (!req.color || f.color === req.color) && (!req.size || f.size === req.size);
+}
+
+export function scoreT2I(require: T2IRequirement, found: readonly FoundObject[]): T2IVerdict {
+  const cands = found.slice(0, MAX_CANDIDATES);
+  const reqs = require.objects;
+  const rel = require.relation;
+  const assign: number[] = new Array(reqs.length).fill(-1);
+  const used = new Array<boolean>(cands.length).fill(false);
+  let anyMatch: number[] | undefined;
+  let relMatch: number[] | undefined;
+
+  // Depth-first over one-to-one assignments; stops at the first that also satisfies the relation.
+  const search = (i: number): boolean => {
+    if (i === reqs.length) {
+      anyMatch ??= assign.slice();
+      if (!rel || relationHolds(cands[assign[rel.a]], cands[assign[rel.b]], rel.rel)) {
+        relMatch = assign.slice();
+        return true;
+      }
+      return false;
+    }
+    for (let j = 0; j < cands.length; j++) {
+      if (used[j] || !fits(reqs[i], cands[j])) continue;
+      used[j] = true;
+      assign[i] = j;
+      const done = search(i + 1);
+      used[j] = false;
+      assign[i] = -1;
+      if (done) return true;
+    }
+    return false;
+  };
+  search(0);
+
+  const objects = anyMatch !== undefined;
+  const verdict: T2IVerdict = { pass: false, objects, matched: relMatch ?? anyMatch ?? assign };
+  let pass = objects;
+  if (require.count) {
+    const { shape, n } = require.count;
+    verdict.count = found.filter((f) => f.shape === shape).length === n;
+    pass &&= verdict.count;
+  }
+  if (rel) {
+    verdict.relation = relMatch !== undefined;
+    pass &&= verdict.relation;
+  }
+  verdict.pass = pass;
+  return verdict;
+}

@@ -1,0 +1,77 @@
+import type { FoundObject } from '../../../nodes/eval/judge';
+import { scoreT2I } from '../../../nodes/eval/score-t2i';
+
+const f = (shape: FoundObject['shape'], color: FoundObject['color'], x: number, y: number): FoundObject => ({
+  shape,
+  color,
+  size: 'small',
+  x,
+  y,
+  area: 0.03,
+  fill: 0.8,
+  skew: 0,
+});
+
+describe('scoreT2I', () => {
+  it('needs every required object, one to one', () => {
+    const req = { objects: [{ shape: 'circle' as const }, { shape: 'circle' as const }] };
+    expect(scoreT2I(req, [f('circle', 'red', 0.2, 0.2)]).pass).toBe(false);
+    expect(scoreT2I(req, [f('circle', 'red', 0.2, 0.2), f('circle', 'blue', 0.7, 0.7)]).pass).toBe(true);
+    expect(
+      scoreT2I(req, [
+        f('circle', 'red', 0.2, 0.2),
+        f('square', 'red', 0.7, 0.7),
+        f('circle', 'red', 0.5, 0.8),
+      ]),
+    ).toMatchObject({
+      pass: true,
+      matched: [0, 2],
+    });
+  });
+
+  it('binds colours to shapes', () => {
+    const req = {
+      objects: [
+        { shape: 'circle' as const, color: 'red' as const },
+        { shape: 'square' as const, color: 'blue' as const },
+      ],
+    };
+    expect(scoreT2I(req, [f('circle', 'blue', 0.2, 0.2), f('square', 'red', 0.7, 0.7)]).pass).toBe(false);
+    expect(scoreT2I(req, [f('circle', 'red', 0.2, 0.2), f('square', 'blue', 0.7, 0.7)]).pass).toBe(true);
+  });
+
+  it('counts exactly', () => {
+    const req = {
+      objects: [{ shape: 'square' as const }, { shape: 'square' as const }],
+      count: { shape: 'square' as const, n: 2 },
+    };
+    const two = [f('square', 'red', 0.2, 0.2), f('square', 'red', 0.7, 0.7), f('circle', 'red', 0.2, 0.8)];
+    expect(scoreT2I(req, two)).toMatchObject({ pass: true, count: true });
+    expect(scoreT2I(req, [...two, f('square', 'green', 0.8, 0.2)])).toMatchObject({
+      pass: false,
+      objects: true,
+      count: false,
+    });
+  });
+
+  it('checks the relation between the matched objects, trying every matching', () => {
+    const req = {
+      objects: [{ shape: 'circle' as const }, { shape: 'square' as const }],
+      relation: { a: 0, rel: 'left of' as const, b: 1 },
+    };
+    expect(scoreT2I(req, [f('circle', 'red', 0.2, 0.5), f('square', 'red', 0.7, 0.5)])).toMatchObject({
+      pass: true,
+      relation: true,
+    });
+    expect(scoreT2I(req, [f('circle', 'red', 0.7, 0.5), f('square', 'red', 0.2, 0.5)])).toMatchObject({
+      pass: false,
+      objects: true,
+      relation: false,
+    });
+    // Within the 0.1 threshold: not "left of".
+    expect(scoreT2I(req, [f('circle', 'red', 0.45, 0.2), f('square', 'red', 0.5, 0.8)]).pass).toBe(false);
+    // The first circle fails, the second one satisfies it.
+    const two = [f('circle', 'red', 0.9, 0.5), f('square', 'red', 0.6, 0.5), f('circle', 'blue', 0.2, 0.5)];
+    expect(scoreT2I(req, two)).toMatchObject({ pass: true, matched: [2, 1] });
+  });
+});
