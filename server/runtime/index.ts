@@ -22,6 +22,19 @@
  * `loadSafetensorsBuffer` / `saveSafetensorsBuffer`, raw typed-array layer `decodeSafetensors` /
  * `encodeSafetensors`. F16/BF16 load as float32 tensors; saving float32 as F16/BF16 rounds to nearest even.
  * half: bit-exact float16/bfloat16 conversions.
+ *
+ * ONNX (onnxruntime-node; CPU with intra-op threads = cores, sequential, optimisation 'all'; CUDA provider when
+ * installed, `DDIT_ONNX_DEVICE=cpu|cuda|auto`, `DDIT_ONNX_THREADS=n`):
+ * - `OnnxModel.load(pathOrBytes, {device, threads, label})` → `model.inputs/outputs` (names, types, symbolic
+ *   shapes), `await model.run({name: tfTensor}, outputNames?)` → `{name: tfTensor}` (caller disposes; int32 is
+ *   fed to int64 inputs, float32 to float16 ones as declared), `model.provider`, `model.byteSize`, `dispose()`.
+ * - Contracts for models "given as .onnx" (docs/onnx-models.md): `VAE_DECODER_CONTRACT` (input `latent`
+ *   [B,h,w,C] NHWC float32 in DiT latent space → output `image` [B,H,W,3] NHWC in [0,1]),
+ *   `assertContract(model, contract)`.
+ * - `OnnxVaeDecoder.load(pathOrBytes)`: `decode(latent: Tensor4D) → Promise<Tensor4D>`, `latentChannels`,
+ *   `byteSize`, `dispose()` — the VaeLike shape the sampling nodes take, so a node can hold either runtime.
+ * - `onnxRuntimeInfo()` {version, providers, cuda, threads}; `toOrtTensor` / `fromOrtTensor` conversions.
+ * test/helpers/onnx-tiny.ts builds tiny ONNX graphs (e.g. a contract-conforming decoder) for tests.
  */
 export { tf } from './tf';
 export type { Tensor } from './tf';
@@ -47,3 +60,21 @@ export {
 export type { TensorDelta } from './memory';
 export * from './safetensors';
 export * from './half';
+export {
+  OnnxModel,
+  OnnxVaeDecoder,
+  OnnxError,
+  VAE_DECODER_CONTRACT,
+  assertContract,
+  onnxRuntimeInfo,
+  toOrtTensor,
+  fromOrtTensor,
+} from './onnx';
+export type {
+  OnnxDevice,
+  OnnxSessionOptions,
+  OnnxValueInfo,
+  OnnxValueSpec,
+  OnnxContract,
+  OnnxRuntimeInfo,
+} from './onnx';
