@@ -44,6 +44,8 @@ interface RunState {
   closing: EngineEvent | null;
 }
 
+const STATUS_INTERVAL_MS = 25;
+
 /** Events ComfyUI sends only to the prompt's own client (never broadcast when it has none). */
 const CLIENT_ONLY = new Set([
   'execution_start',
@@ -89,6 +91,8 @@ export class Scheduler {
   private seq = 0;
   private closed = false;
   private statusQueued = false;
+  private lastStatusAt = 0;
+  private lastStatusSent = -1;
   private finishedSinceTrim = 0;
   private readonly webhooksInFlight = new Set<Promise<void>>();
 
@@ -327,14 +331,26 @@ export class Scheduler {
     this.webhooksInFlight.add(p);
   }
 
-  /** ComfyUI's status message, coalesced to one per tick (a burst of submissions sends one). */
+  /**
+   * ComfyUI's status message goes to every client on each queue change. Under a burst that is most of the
+   * WebSocket traffic, so it is sent at most every STATUS_INTERVAL_MS (the last state always goes out) and
+   * not repeated when the count did not change.
+   */
   private queueStatus(): void {
     if (this.statusQueued || this.closed) return;
     this.statusQueued = true;
-    setImmediate(() => {
+    const wait = Math.max(0, this.lastStatusAt + STATUS_INTERVAL_MS - Date.now());
+    const send = (): void => {
       this.statusQueued = false;
-      if (!this.closed) this.relay.json('status', this.statusData(), null);
-    });
+      if (this.closed) return;
+      const remaining = this.queueRemaining();
+      if (remaining === this.lastStatusSent) return;
+      this.lastStatusAt = Date.now();
+      this.lastStatusSent = remaining;
+      this.relay.json('status', this.statusData(), null);
+    };
+    if (wait === 0) setImmediate(send);
+    else setTimeout(send, wait).unref();
   }
 
   statusData(sid?: string): Record<string, unknown> {

@@ -21,6 +21,8 @@ export type ToWorker =
 export interface WorkerReady {
   pid: number;
   nodeTypes: number;
+  /** Milliseconds: process boot and imports, node packs, tensor runtime, total until ready. */
+  startup: { bootMs: number; packsMs: number; runtimeMs: number; totalMs: number };
   /** runtimeInfo() of the tensor runtime, when it is available. */
   runtime: Record<string, unknown> | null;
   runtimeError?: string;

@@ -145,15 +145,24 @@ process.on('message', (msg: ToWorker) => {
 });
 
 async function main(): Promise<void> {
+  const t0 = performance.now();
   const registry = new NodeRegistry();
   const packs = loadAllPacks(registry, config.extraNodePacks ?? [], config.plugins ?? true, log);
   engine = new Engine({ registry, folders: config.folders, log });
+  const t1 = performance.now();
   const runtime = await startRuntime();
+  const startup = {
+    bootMs: Math.round(t0),
+    packsMs: Math.round(t1 - t0),
+    runtimeMs: Math.round(performance.now() - t1),
+    totalMs: Math.round(process.uptime() * 1000),
+  };
   send({
     type: 'ready',
     info: {
       pid: process.pid,
       nodeTypes: registry.list().length,
+      startup,
       ...runtime,
       plugins: packs.plugins.map((p) => ({ name: p.name, status: p.status, error: p.error })),
     },

@@ -151,12 +151,13 @@ export class LocalWorkerPool implements JobTransport {
     slot.statsWaiters.clear();
     const job = slot.job;
     slot.job = null;
+    if (job?.killTimer) clearTimeout(job.killTimer);
+    // While closing, the scheduler has already recorded its running jobs as interrupted.
+    if (this.closing) return;
     if (job) {
-      if (job.killTimer) clearTimeout(job.killTimer);
       slot.jobsRun++;
       this.failJob(slot, child.pid ?? 0, job, how);
     }
-    if (this.closing) return;
     if (!wasReady) slot.failedStarts++;
     slot.restarts++;
     const delay = slot.failedStarts === 0 ? 0 : Math.min(30_000, 250 * 2 ** slot.failedStarts);

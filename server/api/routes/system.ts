@@ -69,6 +69,7 @@ export function systemRoutes(r: Router, ctx: ApiContext): void {
         restarts: e.restarts,
         last_exit: e.lastExit,
         node_types: (e.info?.nodeTypes as number | undefined) ?? null,
+        startup_ms: e.info?.startup ?? null,
         runtime: e.info?.runtime ?? null,
         runtime_note: e.info?.runtimeError ?? null,
         memory: e.memory ?? null,

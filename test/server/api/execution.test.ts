@@ -1,6 +1,12 @@
+import { execFile } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { promisify } from 'util';
 import { PNG } from 'pngjs';
 import {
   ARITHMETIC,
+  ROOT,
   type Loose,
   WsClient,
   delayPrompt,
@@ -62,6 +68,25 @@ describe('execution server', () => {
     const viaApi = await request(url, 'GET', `/api/history/${prompt_id}`);
     expect(viaApi.body[prompt_id].outputs).toEqual(entry.outputs);
     ws.close();
+  });
+
+  test('the README’s API client (docs/examples/api-client.mjs) runs unchanged and saves the image', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ddit-client-'));
+    const workflow = path.join(dir, 'image.json');
+    fs.writeFileSync(
+      workflow,
+      JSON.stringify({
+        ...ARITHMETIC,
+        '7': { class_type: 'test.StepImage', inputs: { steps: 2, size: 12, prefix: 'client' } },
+      }),
+    );
+    const script = path.join(ROOT, 'docs', 'examples', 'api-client.mjs');
+    const { stdout } = await promisify(execFile)(process.execPath, [script, url, workflow], { cwd: dir });
+    expect(stdout).toContain('step 2/2');
+    expect(stdout).toContain('status: success');
+    expect(stdout).toContain('node 6: The answer is 42');
+    const saved = /node 7: saved (\S+) \((\d+) bytes\)/.exec(stdout)!;
+    expect(PNG.sync.read(fs.readFileSync(path.join(dir, saved[1]))).width).toBe(12);
   });
 
   test('an image job streams executing, progress, binary previews, executed and success in order; /view serves the image', async () => {
