@@ -1,0 +1,83 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Engine, NodeRegistry, loadBuiltinPacks, type ApiPrompt } from '../../../server/engine';
+import { ShapesDatasetNode } from '../../../nodes/data';
+import { ShapesDataset, type InstructionItem } from '../../../nodes/data/shapes/dataset';
+import type { NodeContext } from '../../../server/engine/types';
+
+const silent = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} };
+
+function makeEngine(): Engine {
+  const registry = new NodeRegistry();
+  loadBuiltinPacks(registry);
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ddit-shapes-'));
+  return new Engine({ registry, folders: { output: out, input: out, temp: out }, log: silent });
+}
+
+describe('data pack nodes', () => {
+  const engine = makeEngine();
+
+  it('ShapesScene draws a scene whose image the judge reads back, with its JSON and caption', async () => {
+    const prompt: ApiPrompt = {
+      '1': {
+        class_type: 'ShapesScene',
+        inputs: { seed: 7, kind: 'relation', caption: 'full', resolution: 32 },
+      },
+      '2': { class_type: 'JudgeImage', inputs: { image: ['1', 0] } },
+      '3': { class_type: 'ShowText', inputs: { text: ['1', 1] } },
+      '4': { class_type: 'ShowText', inputs: { text: ['1', 2] } },
+    };
+    const r = await engine.execute(prompt);
+    expect(r.status).toBe('success');
+    const scene = JSON.parse(r.outputs['3'].text![0]);
+    expect(scene.objects).toHaveLength(2);
+    const found = JSON.parse(r.outputs['2'].text![0]);
+    const key = (o: { shape: string; color: string; size: string }): string =>
+      `${o.size} ${o.color} ${o.shape}`;
+    expect(found.map(key).sort()).toEqual(scene.objects.map(key).sort());
+    expect(r.outputs['4'].text![0]).toMatch(
+      /^a (small|large) \w+ (circle|square|triangle) (left of|above) a /,
+    );
+  });
+
+  it('RenderScene renders scene JSON (one or a batch) and rejects bad scenes naming the input', async () => {
+    const one = { objects: [{ shape: 'triangle', color: 'yellow', size: 'large', x: 0.7, y: 0.3 }] };
+    const two = [one, { objects: [{ shape: 'square', color: 'white', size: 'small', x: 0.2, y: 0.8 }] }];
+    const r = await engine.execute({
+      '1': { class_type: 'RenderScene', inputs: { scene: JSON.stringify(two), resolution: 48 } },
+      '2': { class_type: 'JudgeImage', inputs: { image: ['1', 0] } },
+    });
+    expect(r.status).toBe('success');
+    const found = JSON.parse(r.outputs['2'].text![0]);
+    expect(found).toHaveLength(2);
+    expect(found[0]).toMatchObject([{ shape: 'triangle', color: 'yellow', size: 'large' }]);
+    expect(found[1]).toMatchObject([{ shape: 'square', color: 'white', size: 'small' }]);
+
+    const bad = await engine.execute({
+      '1': {
+        class_type: 'RenderScene',
+        inputs: { scene: '{"objects": [{"shape": "star"}]}', resolution: 32 },
+      },
+      '2': { class_type: 'JudgeImage', inputs: { image: ['1', 0] } },
+    });
+    expect(bad.status).not.toBe('success');
+    expect(bad.validation?.error?.message).toContain(
+      `Node 1 (RenderScene): input 'scene': scene.objects[0].shape: "star" is not one of circle, square, triangle`,
+    );
+  });
+
+  it('ShapesDataset yields a data set of images with captions or instructions', async () => {
+    const { dataset } = (await ShapesDatasetNode.run(
+      { seed: 3, size: 100, task: 'instruction', resolution: 32 },
+      {} as NodeContext,
+    )) as { dataset: ShapesDataset };
+    expect(dataset).toBeInstanceOf(ShapesDataset);
+    expect(dataset.size).toBe(100);
+    const item = dataset.get(10) as InstructionItem;
+    expect(item.image).toHaveLength(32 * 32 * 3);
+    expect(typeof item.question).toBe('string');
+    expect(typeof item.answer).toBe('string');
+    expect(dataset.get(10)).toEqual(item);
+  });
+});
