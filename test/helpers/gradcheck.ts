@@ -3,7 +3,7 @@
  * analytic gradient comes from tf.grads, and a sample of coordinates of each input is perturbed by ±eps
  * (central differences, evaluated in float32).
  */
-import * as tf from '@tensorflow/tfjs';
+import { initRuntime, tf } from '../../server/runtime';
 import { Rng } from '../../server/runtime/nn/random';
 
 export interface GradCheckOptions {
@@ -82,8 +82,17 @@ export function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 }
 
-/** Runs the body on each named backend that can be set here (cpu always; wasm when it initialises). */
+/** Backends the model tests run on: the pure-JS reference and wasm as the runtime sets it up. */
 export const BACKENDS = ['cpu', 'wasm'] as const;
+
+/**
+ * Makes `name` the active backend. wasm goes through initRuntime(), so tests see the runtime's supplied kernels
+ * (conv filter and gather gradients, fast slices, native matmuls when built); cpu stays registered beside it.
+ */
+export async function useBackend(name: (typeof BACKENDS)[number]): Promise<void> {
+  await initRuntime({ backend: 'wasm' });
+  if (!(await tf.setBackend(name))) throw new Error(`backend ${name} did not start`);
+}
 
 /**
  * Finite-difference check of the gradient with respect to a tf.Variable (a model parameter): analytic

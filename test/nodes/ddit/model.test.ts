@@ -1,8 +1,14 @@
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { tf } from '../../../server/runtime';
 import { DDiT, type DDiTConfig } from '../../../nodes/ddit/model';
 import { torchShape } from '../../../server/runtime/nn';
-import { BACKENDS, gradCheck, maxAbsDiff, randn, variableGradCheck } from '../../helpers/gradcheck';
+import {
+  BACKENDS,
+  gradCheck,
+  maxAbsDiff,
+  randn,
+  useBackend,
+  variableGradCheck,
+} from '../../helpers/gradcheck';
 import { referenceForward } from './reference';
 
 const CFG: DDiTConfig = {
@@ -37,7 +43,7 @@ function randomModel(seed: number, cfg: DDiTConfig = CFG): DDiT {
 
 describe.each(BACKENDS)('D-DiT on %s', (backend) => {
   beforeAll(async () => {
-    expect(await tf.setBackend(backend)).toBe(true);
+    await useBackend(backend);
   });
 
   test('forward equals an independent reading of the spec on a reference-layout state (PyTorch orientation)', () => {
@@ -201,7 +207,7 @@ describe.each(BACKENDS)('D-DiT on %s', (backend) => {
 
 describe('D-DiT gradients (finite differences, wasm)', () => {
   beforeAll(async () => {
-    await tf.setBackend('wasm');
+    await useBackend('wasm');
   });
 
   test('d/d(z, enc) and d/d(parameters of every kind) match finite differences', () => {

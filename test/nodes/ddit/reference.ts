@@ -3,7 +3,7 @@
  * (Linear weights (out, in), patch conv (D, C, p, p)), batched attention, the tanh GELU, explicit unpatchify
  * loops. It shares no code with nodes/ddit/model.ts.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../../server/runtime';
 
 export interface RefConfig {
   p: number;

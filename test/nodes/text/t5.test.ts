@@ -1,8 +1,14 @@
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { tf } from '../../../server/runtime';
 import { relativePositionBucket, T5Encoder, type T5Config } from '../../../nodes/text/t5';
 import { torchShape } from '../../../server/runtime/nn';
-import { BACKENDS, gradCheck, maxAbsDiff, randn, variableGradCheck } from '../../helpers/gradcheck';
+import {
+  BACKENDS,
+  gradCheck,
+  maxAbsDiff,
+  randn,
+  useBackend,
+  variableGradCheck,
+} from '../../helpers/gradcheck';
 
 const CFG: T5Config = {
   vocab_size: 11,
@@ -100,7 +106,7 @@ describe('relative position buckets (HF T5, bidirectional)', () => {
 
 describe.each(BACKENDS)('T5 encoder on %s', (backend) => {
   beforeAll(async () => {
-    expect(await tf.setBackend(backend)).toBe(true);
+    await useBackend(backend);
   });
 
   test.each([
@@ -169,7 +175,7 @@ describe.each(BACKENDS)('T5 encoder on %s', (backend) => {
 
 describe('T5 gradients (finite differences, cpu)', () => {
   beforeAll(async () => {
-    await tf.setBackend('cpu');
+    await useBackend('cpu');
   });
 
   test('parameters of every kind, including the position-bias table and the embedding rows', () => {

@@ -1,10 +1,16 @@
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { tf } from '../../../server/runtime';
 import { AutoencoderKL, type VaeConfig } from '../../../nodes/vae/model';
 import { fitLatentRgb, fitLatentRgbForVae } from '../../../nodes/vae/latent-rgb';
 import { torchShape } from '../../../server/runtime/nn';
 import { Rng } from '../../../server/runtime/nn/random';
-import { BACKENDS, gradCheck, maxAbsDiff, randn, variableGradCheck } from '../../helpers/gradcheck';
+import {
+  BACKENDS,
+  gradCheck,
+  maxAbsDiff,
+  randn,
+  useBackend,
+  variableGradCheck,
+} from '../../helpers/gradcheck';
 import { refDecode, refEncode } from './reference';
 
 const CFG: VaeConfig = {
@@ -35,7 +41,7 @@ function image(seed: number, B = 2, H = 8, W = 8): tf.Tensor4D {
 
 describe.each(BACKENDS)('AutoencoderKL on %s', (backend) => {
   beforeAll(async () => {
-    expect(await tf.setBackend(backend)).toBe(true);
+    await useBackend(backend);
   });
 
   test('diffusers parameter names and config-driven layout', () => {
@@ -142,9 +148,9 @@ describe.each(BACKENDS)('AutoencoderKL on %s', (backend) => {
   });
 });
 
-describe('VAE gradients (finite differences, cpu)', () => {
+describe('VAE gradients (finite differences, wasm with the runtime kernels)', () => {
   beforeAll(async () => {
-    await tf.setBackend('cpu');
+    await useBackend('wasm');
   });
 
   test('through encoder and decoder, in the input and in parameters of each layer kind', () => {
@@ -175,7 +181,7 @@ describe('VAE gradients (finite differences, cpu)', () => {
 
 describe('latent → RGB factors', () => {
   beforeAll(async () => {
-    await tf.setBackend('cpu');
+    await useBackend('cpu');
   });
 
   test('least squares recovers a known linear map from pooled images', () => {

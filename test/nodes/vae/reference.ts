@@ -2,7 +2,7 @@
  * Independent reading of diffusers' AutoencoderKL for tests: plain tfjs ops on a PyTorch-orientation state
  * map (conv (out, in, kh, kw), linear (out, in)). Shares no code with nodes/vae/model.ts.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../../server/runtime';
 
 type State = Map<string, tf.Tensor>;
 

@@ -1,7 +1,6 @@
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { tf } from '../../../../server/runtime';
 import { attention } from '../../../../server/runtime/nn/attention';
-import { BACKENDS, gradCheck, maxAbsDiff, randn } from '../../../helpers/gradcheck';
+import { BACKENDS, gradCheck, maxAbsDiff, randn, useBackend } from '../../../helpers/gradcheck';
 
 /** Direct per-(batch, head) loop in JS numbers. */
 function naive(
@@ -40,7 +39,7 @@ function naive(
 
 describe.each(BACKENDS)('attention on %s', (backend) => {
   beforeAll(async () => {
-    expect(await tf.setBackend(backend)).toBe(true);
+    await useBackend(backend);
   });
 
   test('per-head and batched paths equal a direct computation, with and without bias', () => {

@@ -1,8 +1,9 @@
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../../../server/runtime';
+import { useBackend } from '../../../helpers/gradcheck';
 import { cropPosTable, sincosPosTable, timestepEmbedding } from '../../../../server/runtime/nn/embeddings';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useBackend('cpu');
 });
 
 describe('timestepEmbedding', () => {

@@ -1,7 +1,6 @@
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { tf } from '../../../../server/runtime';
 import { Conv2d, conv2d, Embedding, GroupNorm, Linear, RMSNorm } from '../../../../server/runtime/nn/layers';
-import { BACKENDS, gradCheck, maxAbsDiff, randn } from '../../../helpers/gradcheck';
+import { BACKENDS, gradCheck, maxAbsDiff, randn, useBackend } from '../../../helpers/gradcheck';
 
 /** Direct NCHW convolution with PyTorch (out, in, kh, kw) weights and symmetric zero padding, NHWC in/out. */
 function naiveConv(
@@ -39,7 +38,7 @@ function naiveConv(
 
 describe.each(BACKENDS)('layers on %s', (backend) => {
   beforeAll(async () => {
-    expect(await tf.setBackend(backend)).toBe(true);
+    await useBackend(backend);
   });
 
   test.each([
@@ -99,24 +98,27 @@ describe.each(BACKENDS)('layers on %s', (backend) => {
   });
 });
 
-describe('layer weight gradients (cpu; wasm gets these kernels from the runtime)', () => {
-  beforeAll(async () => {
-    await tf.setBackend('cpu');
-  });
+describe.each(BACKENDS)(
+  'layer weight gradients on %s (wasm: the runtime supplies these kernels)',
+  (backend) => {
+    beforeAll(async () => {
+      await useBackend(backend);
+    });
 
-  test('conv2d weight and bias gradients', () => {
-    const w = randn([3, 3, 2, 2], 5);
-    const b = randn([2], 7);
-    const x = randn([1, 4, 4, 2], 6);
-    for (const stride of [1, 2]) {
-      const r = gradCheck((p, q, s) => conv2d(p as tf.Tensor4D, q as tf.Tensor4D, s, stride, 1), [x, w, b]);
-      for (const e of r.relErrors) expect(e).toBeLessThan(2e-2);
-    }
-  });
+    test('conv2d weight and bias gradients', () => {
+      const w = randn([3, 3, 2, 2], 5);
+      const b = randn([2], 7);
+      const x = randn([1, 4, 4, 2], 6);
+      for (const stride of [1, 2]) {
+        const r = gradCheck((p, q, s) => conv2d(p as tf.Tensor4D, q as tf.Tensor4D, s, stride, 1), [x, w, b]);
+        for (const e of r.relErrors) expect(e).toBeLessThan(2e-2);
+      }
+    });
 
-  test('embedding table gradient', () => {
-    const table = randn([5, 3], 8);
-    const ids = tf.tensor1d([1, 3, 1], 'int32');
-    for (const e of gradCheck((t) => tf.gather(t, ids), [table]).relErrors) expect(e).toBeLessThan(2e-2);
-  });
-});
+    test('embedding table gradient', () => {
+      const table = randn([5, 3], 8);
+      const ids = tf.tensor1d([1, 3, 1], 'int32');
+      for (const e of gradCheck((t) => tf.gather(t, ids), [table]).relErrors) expect(e).toBeLessThan(2e-2);
+    });
+  },
+);

@@ -1,7 +1,7 @@
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../../../server/runtime';
 import { Conv2d, Linear } from '../../../../server/runtime/nn/layers';
 import { Module, type Parameter } from '../../../../server/runtime/nn/module';
-import { maxAbsDiff, randn } from '../../../helpers/gradcheck';
+import { maxAbsDiff, randn, useBackend } from '../../../helpers/gradcheck';
 
 class Block extends Module {
   readonly proj: Linear;
@@ -27,7 +27,7 @@ class Net extends Module {
 }
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useBackend('cpu');
 });
 
 describe('Module', () => {

@@ -1,5 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { tf } from '../../../../server/runtime';
 import {
   geluTanh,
   groupNorm,
@@ -12,13 +11,13 @@ import {
   silu,
   upsampleNearest2x,
 } from '../../../../server/runtime/nn/ops';
-import { BACKENDS, gradCheck, maxAbsDiff, randn } from '../../../helpers/gradcheck';
+import { BACKENDS, gradCheck, maxAbsDiff, randn, useBackend } from '../../../helpers/gradcheck';
 
 const TOL = 2e-2;
 
 describe.each(BACKENDS)('nn ops on %s', (backend) => {
   beforeAll(async () => {
-    expect(await tf.setBackend(backend)).toBe(true);
+    await useBackend(backend);
   });
 
   test('matMul2d and matMulNT match tf.matMul; gradients match finite differences', () => {
