@@ -6,7 +6,7 @@
  * product instead.
  */
 import { tf } from '../tf';
-import { nativeKernelsStatus } from '../native-kernels';
+import { nativeMatMulActive } from '../native-kernels';
 import { matMul2d, matMulNT } from './ops';
 
 export type AttentionMode = 'per-head' | 'batched' | 'auto';
@@ -27,7 +27,7 @@ export interface AttentionOptions {
 function batchedIsFast(): boolean {
   const b = tf.getBackend();
   if (b === 'cpu') return false;
-  if (b === 'wasm') return nativeKernelsStatus().kernels?.includes('BatchMatMul') ?? false;
+  if (b === 'wasm') return nativeMatMulActive(tf);
   return true;
 }
 

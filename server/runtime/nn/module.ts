@@ -123,7 +123,24 @@ export interface LoadReport {
   unexpected: string[];
 }
 
-export type StateMap = Map<string, tf.Tensor> | Record<string, tf.Tensor>;
+/**
+ * A lazily read state (e.g. an open safetensors file): tensors are read one at a time and handed over, so
+ * loadState() disposes each after copying it and a large checkpoint never sits in memory twice.
+ */
+export interface StateSource {
+  keys(): string[];
+  has(key: string): boolean;
+  /** Shape in the stored (PyTorch) orientation, without reading the data. */
+  shape(key: string): number[];
+  /** Reads one tensor; the caller owns it. */
+  read(key: string): tf.Tensor;
+}
+
+export type StateMap = Map<string, tf.Tensor> | Record<string, tf.Tensor> | StateSource;
+
+function isSource(m: StateMap): m is StateSource {
+  return typeof (m as StateSource).read === 'function' && typeof (m as StateSource).shape === 'function';
+}
 
 export abstract class Module {
   private readonly ownParams = new Map<string, Parameter>();
@@ -228,27 +245,28 @@ export abstract class Module {
   loadState(map: StateMap, options: LoadOptions = {}): LoadReport {
     const strict = options.strict ?? true;
     const prefix = options.prefix ?? '';
-    const get = (k: string): tf.Tensor | undefined => (map instanceof Map ? map.get(k) : map[k]);
-    const keys = map instanceof Map ? [...map.keys()] : Object.keys(map);
+    const source = isSource(map) ? map : null;
+    const table = source ? null : (map as Map<string, tf.Tensor> | Record<string, tf.Tensor>);
+    const lookup = (k: string): tf.Tensor | undefined => (table instanceof Map ? table.get(k) : table![k]);
+    const has = (k: string): boolean => (source ? source.has(k) : lookup(k) !== undefined);
+    const shapeOf = (k: string): number[] => (source ? source.shape(k) : lookup(k)!.shape);
+    const keys = source ? source.keys() : table instanceof Map ? [...table.keys()] : Object.keys(table!);
     const aliases = this.allAliases();
     const byCanonical = new Map<string, string[]>();
     for (const [a, c] of aliases) byCanonical.set(c, [...(byCanonical.get(c) ?? []), a]);
     const report: LoadReport = { loaded: [], missing: [], unexpected: [] };
     const used = new Set<string>();
     for (const [name, p] of this.namedEntries()) {
-      let key = prefix + name;
-      let t = get(key);
-      if (!t) {
+      let key: string | null = has(prefix + name) ? prefix + name : null;
+      if (key === null) {
         for (const a of byCanonical.get(name) ?? []) {
-          const alt = get(prefix + a);
-          if (alt) {
+          if (has(prefix + a)) {
             key = prefix + a;
-            t = alt;
             break;
           }
         }
       }
-      if (!t) {
+      if (key === null) {
         if (!p.isBuffer) report.missing.push(name);
         if (!p.initialized && p.isBuffer) {
           const init = p.spec.init(0, name);
@@ -259,14 +277,20 @@ export abstract class Module {
       }
       used.add(key);
       const expected = torchShape(p.shape, p.layout);
-      if (!sameShape(t.shape, expected)) {
+      const got = shapeOf(key);
+      if (!sameShape(got, expected)) {
         throw new Error(
-          `loadState: '${key}' has shape [${t.shape}], the model expects [${expected}] (PyTorch orientation)`,
+          `loadState: '${key}' has shape [${got}], the model expects [${expected}] (PyTorch orientation)`,
         );
       }
-      const converted = fromTorch(t, p.layout);
-      p.set(converted);
-      converted.dispose();
+      const t = source ? source.read(key) : lookup(key)!;
+      try {
+        const converted = fromTorch(t, p.layout);
+        p.set(converted);
+        converted.dispose();
+      } finally {
+        if (source) t.dispose();
+      }
       report.loaded.push(name);
     }
     for (const k of keys) {
@@ -287,9 +311,17 @@ export abstract class Module {
     return report;
   }
 
+  private disposedFlag = false;
+
+  /** True once dispose() ran (caches use it to drop freed models). */
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
   /** Frees every parameter and buffer. */
   dispose(): void {
     for (const [, p] of this.namedEntries()) p.dispose();
+    this.disposedFlag = true;
   }
 }
 

@@ -1,0 +1,4 @@
+import type { AnyNodeDefinition } from '../../server/engine/types';
+import { EmptyLatent, LoadVAE, VAEDecode, VAEEncode } from './nodes';
+
+export const nodes: AnyNodeDefinition[] = [LoadVAE, VAEEncode, VAEDecode, EmptyLatent];
