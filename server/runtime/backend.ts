@@ -142,13 +142,29 @@ async function createWasmBackend(
   wasm.setThreadsCount(threads);
   const shim = threads > 1 ? installThreadShim(threads) : null;
   let instance: tf.KernelBackend;
+  let pending: Promise<tf.KernelBackend> | null = null;
   try {
-    instance = await withoutNewProcessListeners(['uncaughtException', 'unhandledRejection'], () =>
-      withTimeout(Promise.resolve(factory()), timeoutMs, 'starting the threaded wasm backend'),
-    );
-  } finally {
-    shim?.restore();
+    instance = await withoutNewProcessListeners(['uncaughtException', 'unhandledRejection'], () => {
+      pending = Promise.resolve(factory());
+      return threads > 1 ? withTimeout(pending, timeoutMs, 'starting the threaded wasm backend') : pending;
+    });
+  } catch (e) {
+    // A start that timed out may still finish: keep the shim until it settles (its workers load through it),
+    // then free whatever it made, so no stray pool threads outlive the fallback.
+    const orphan = pending as Promise<tf.KernelBackend> | null;
+    if (orphan) {
+      void orphan
+        .then(
+          (late) => late.dispose(),
+          () => undefined,
+        )
+        .finally(() => shim?.restore());
+    } else {
+      shim?.restore();
+    }
+    throw e;
   }
+  shim?.restore();
   if (shim) problems.push(...shim.problems);
   const pool = (instance as unknown as { wasm: { PThread?: PThreadPool } }).wasm.PThread;
   if (pool) releasePoolWorkers(pool);

@@ -1,18 +1,17 @@
 /**
  * wasm backend throughput with 1 and with 2 (or DDIT_BENCH_THREADS) threads: 2-D matmul GFLOP/s at square and
- * transformer shapes, and the supplied Conv2DBackpropFilter kernel. Prints a table; asserts nothing.
+ * transformer shapes, and the supplied Conv2DBackpropFilter kernel (best of DDIT_BENCH_REPS runs, default 7).
+ * Prints a table; asserts nothing.
  *   npx tsx test/bench/wasm-threads.ts        (DDIT_NATIVE=0 to measure XNNPACK even where the BLAS addon is built)
  */
 import { initRuntime, runtimeInfo, shutdownRuntime, tf } from '../../server/runtime';
 
 const REPS = Number(process.env.DDIT_BENCH_REPS ?? 7);
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-/** Median milliseconds of `fn` (which must dispose what it makes), after one warm-up run. */
+/**
+ * Best-of-REPS milliseconds of `fn` (which must dispose what it makes), after one warm-up run. The best run is
+ * the steadiest estimate on a shared machine, where other processes only ever add time.
+ */
 function time(fn: () => void): number {
   fn();
   const ms: number[] = [];
@@ -21,7 +20,7 @@ function time(fn: () => void): number {
     fn();
     ms.push(performance.now() - t0);
   }
-  return median(ms);
+  return Math.min(...ms);
 }
 
 function matmul(m: number, k: number, n: number): { label: string; ms: number; gflops: number } {

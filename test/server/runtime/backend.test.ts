@@ -77,6 +77,17 @@ describe('initRuntime', () => {
     tf.dispose([a, b, onWasm, onCpu]);
   });
 
+  it('falls back to one thread, and says so, when threads cannot start in time', async () => {
+    const info = await initRuntime({ backend: 'wasm', threads: 2, threadStartTimeoutMs: 1 });
+    expect(info.threads).toBe(1);
+    expect(info.fallbacks[0]).toBe(
+      'wasm threads: starting the threaded wasm backend did not finish within 1 ms; using 1 thread',
+    );
+    expect(Array.from(tf.tidy(() => tf.matMul(tf.ones([2, 3]), tf.ones([3, 2]))).dataSync())).toEqual([
+      3, 3, 3, 3,
+    ]);
+  });
+
   it('leaves no process-wide exception handlers behind (emscripten installs rethrowing ones)', async () => {
     const before = process.listeners('uncaughtException').length;
     await initRuntime({ backend: 'wasm', threads: 2 });
