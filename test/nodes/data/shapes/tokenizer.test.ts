@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { buildTokenizerConfig, buildTokenizerJson } from '../../../../nodes/data/shapes/tokenizer';
+import { TextTokenizer } from '../../../../nodes/text/tokenizer';
 import { enumeratedTexts, sampledTexts } from '../../../../nodes/data/shapes/vocabulary';
 
 const modelsDir = path.join(__dirname, '../../../../models');
@@ -42,5 +43,18 @@ describe('shapes tokenizer', () => {
     const caption = 'a small red circle, two large blue squares and a white triangle';
     expect(tok.decode(tok.encode(caption).ids, { skip_special_tokens: true })).toBe(caption);
     expect(tok.encode('a pink circle').ids).toContain(2);
+  });
+
+  it("loads in the project's own TextTokenizer with the same ids and no <unk> for generated text", () => {
+    const own = TextTokenizer.fromFile(path.join(modelsDir, 'tokenizer.json'));
+    expect([own.padTokenId, own.eosId, own.unkId, own.maskId]).toEqual([0, 1, 2, vocab['<extra_id_0>']]);
+    expect(own.vocabSize).toBe(Object.keys(vocab).length);
+    for (const t of new Set([...enumeratedTexts(), ...sampledTexts(9, 100)])) {
+      const ids = own.encode(t);
+      expect(ids).not.toContain(own.unkId);
+      expect(ids).toEqual(tok.encode(t).ids);
+    }
+    const caption = 'a small red circle, two large blue squares and a white triangle';
+    expect(own.decode(own.encode(caption), { skipSpecial: true })).toBe(caption);
   });
 });
