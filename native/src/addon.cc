@@ -10,6 +10,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -276,6 +277,110 @@ Napi::Value GemmBatched(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+
+// ---------------------------------------------------------------- elementwise
+
+// Splits [0, n) into chunks of at least kMinChunk elements across the pool.
+constexpr int64_t kMinChunk = 1 << 15;
+
+template <typename F>
+void ParallelRange(int64_t n, F&& body) {
+  const int threads = pool().size();
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(threads * 4, n / kMinChunk));
+  if (chunks == 1) {
+    body(0, n);
+    return;
+  }
+  pool().Run(chunks, [&](int64_t t) { body(n * t / chunks, n * (t + 1) / chunks); });
+}
+
+bool GetFloat(const Napi::Env& env, const Napi::Value& value, const char* name, double* out) {
+  if (!value.IsNumber()) {
+    Napi::TypeError::New(env, std::string(name) + " must be a number").ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = value.As<Napi::Number>().DoubleValue();
+  return true;
+}
+
+// An operand of n elements: (Float32Array, offset) checked to hold [offset, offset + n).
+bool GetSpan(const Napi::CallbackInfo& info, size_t at, const char* name, int64_t n, float** out) {
+  Napi::Env env = info.Env();
+  View view;
+  int64_t off;
+  if (!GetView(env, info[at], name, &view) || !GetInt(env, info[at + 1], name, 0, &off) ||
+      !CheckRange(env, name, view, off, n)) {
+    return false;
+  }
+  *out = view.data + off;
+  return true;
+}
+
+// adamw(n, w, wOff, g, gOff, m, mOff, v, vOff, lr, beta1, beta2, eps, weightDecay, bc1, bc2, gradScale)
+// One decoupled-weight-decay Adam step in place (PyTorch's AdamW rule):
+//   g' = gradScale*g;  m = b1*m + (1-b1)*g';  v = b2*v + (1-b2)*g'^2
+//   w = w*(1 - lr*wd) - (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps)
+Napi::Value AdamW(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 17) {
+    Napi::TypeError::New(env, "adamw expects 17 arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int64_t n;
+  float *w, *g, *m, *v;
+  double lr, b1, b2, eps, wd, bc1, bc2, scale;
+  if (!GetInt(env, info[0], "n", 0, &n) || !GetSpan(info, 1, "w", n, &w) || !GetSpan(info, 3, "g", n, &g) ||
+      !GetSpan(info, 5, "m", n, &m) || !GetSpan(info, 7, "v", n, &v) || !GetFloat(env, info[9], "lr", &lr) ||
+      !GetFloat(env, info[10], "beta1", &b1) || !GetFloat(env, info[11], "beta2", &b2) ||
+      !GetFloat(env, info[12], "eps", &eps) || !GetFloat(env, info[13], "weightDecay", &wd) ||
+      !GetFloat(env, info[14], "bc1", &bc1) || !GetFloat(env, info[15], "bc2", &bc2) ||
+      !GetFloat(env, info[16], "gradScale", &scale)) {
+    return env.Undefined();
+  }
+  const float fb1 = static_cast<float>(b1), fa1 = static_cast<float>(1 - b1);
+  const float fb2 = static_cast<float>(b2), fa2 = static_cast<float>(1 - b2);
+  const float decay = static_cast<float>(1 - lr * wd), step = static_cast<float>(lr / bc1);
+  const float invSqrtBc2 = static_cast<float>(1 / std::sqrt(bc2)), feps = static_cast<float>(eps);
+  const float fscale = static_cast<float>(scale);
+  ParallelRange(n, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float gi = g[i] * fscale;
+      const float mi = fb1 * m[i] + fa1 * gi;
+      const float vi = fb2 * v[i] + fa2 * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      w[i] = w[i] * decay - step * mi / (std::sqrt(vi) * invSqrtBc2 + feps);
+    }
+  });
+  return env.Undefined();
+}
+
+// sumSquares(n, x, xOff) -> sum of x[i]^2, accumulated in double.
+Napi::Value SumSquares(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t n;
+  float* x;
+  if (info.Length() != 3 || !GetInt(env, info[0], "n", 0, &n) || !GetSpan(info, 1, "x", n, &x)) {
+    return env.Undefined();
+  }
+  std::mutex mu;
+  double total = 0;
+  ParallelRange(n, [&](int64_t lo, int64_t hi) {
+    // Blocks of float sums keep the loop vectorisable; the block totals go to double.
+    double acc = 0;
+    for (int64_t i0 = lo; i0 < hi; i0 += 1024) {
+      float part = 0;
+      const int64_t i1 = std::min(hi, i0 + 1024);
+#pragma omp simd reduction(+ : part)
+      for (int64_t i = i0; i < i1; ++i) part += x[i] * x[i];
+      acc += part;
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    total += acc;
+  });
+  return Napi::Number::New(env, total);
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t n;
@@ -319,6 +424,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   openblas_set_num_threads(1);
   pool().Resize(DefaultThreads());
   exports.Set("gemmBatched", Napi::Function::New(env, GemmBatched, "gemmBatched"));
+  exports.Set("adamw", Napi::Function::New(env, AdamW, "adamw"));
+  exports.Set("sumSquares", Napi::Function::New(env, SumSquares, "sumSquares"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("setBlasThreads", Napi::Function::New(env, SetBlasThreads, "setBlasThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));

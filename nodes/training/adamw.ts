@@ -4,6 +4,7 @@
  * step uses lr 0), global-norm clipping, and gradients summed over micro-batches.
  */
 import { tf } from '../../server/runtime/tf';
+import { nativeAdamW, nativeSumSquares } from '../../server/runtime/native-kernels';
 
 export interface AdamWConfig {
   lr: number;
@@ -44,7 +45,7 @@ export function warmupLr(cfg: Pick<AdamWConfig, 'lr' | 'warmupSteps'>, stepsTake
 /** √(Σ‖g‖²) over every gradient. */
 export function globalNorm(grads: Iterable<tf.Tensor>): number {
   let sq = 0;
-  for (const g of grads) sq += tf.tidy(() => tf.sum(tf.square(g)).dataSync()[0]);
+  for (const g of grads) sq += nativeSumSquares(tf, g) ?? tf.tidy(() => tf.sum(tf.square(g)).dataSync()[0]);
   return Math.sqrt(sq);
 }
 
@@ -87,7 +88,9 @@ export class AdamW {
   private moment(store: Map<string, tf.Variable>, p: TrainParam): tf.Variable {
     let s = store.get(p.name);
     if (!s) {
-      s = tf.variable(tf.zerosLike(p.variable), false);
+      const zeros = tf.zerosLike(p.variable);
+      s = tf.variable(zeros, false);
+      zeros.dispose();
       store.set(p.name, s);
     }
     return s;
@@ -120,6 +123,12 @@ export class AdamW {
       if (!g0) continue;
       const m = this.moment(this.m, p);
       const v = this.moment(this.v, p);
+      // One fused in-place pass over the wasm heap when the native kernels are loaded (same rule).
+      const hp = { lr, beta1, beta2, eps, weightDecay, bc1, bc2, gradScale: coef };
+      if (!p.rowMask && nativeAdamW(tf, p.variable, g0, m, v, hp)) {
+        g0.dispose();
+        continue;
+      }
       tf.tidy(() => {
         const g = coef === 1 ? g0 : tf.mul(g0, coef);
         const mNew = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));

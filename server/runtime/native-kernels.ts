@@ -44,6 +44,28 @@ export interface NativeAddon {
     ldc: number,
     strideC: number,
   ): void;
+  /** In-place AdamW step over n elements (see native/src/addon.cc). */
+  adamw(
+    n: number,
+    w: Float32Array,
+    wOffset: number,
+    g: Float32Array,
+    gOffset: number,
+    m: Float32Array,
+    mOffset: number,
+    v: Float32Array,
+    vOffset: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    bc1: number,
+    bc2: number,
+    gradScale: number,
+  ): void;
+  /** Σ x² over n elements, accumulated in double. */
+  sumSquares(n: number, x: Float32Array, xOffset: number): number;
   setThreads(threads: number): void;
   /** Diagnostic: OpenBLAS's own thread count (the addon keeps it at 1 and splits work itself). */
   setBlasThreads(threads: number): void;
@@ -456,4 +478,86 @@ function fusedMatMul(tf: Tf, args: KernelArgs, fallback: KernelFunc): TensorInfo
   }) as TensorInfo;
   backend.disposeData(out.dataId);
   return result;
+}
+
+// ---------------------------------------------------------------- optimizer kernels
+
+type AnyTensor = Pick<tfjs.Tensor, 'dataId' | 'dtype' | 'size' | 'isDisposed'>;
+
+/** Where a float32 tensor of the active wasm backend lives on the heap, or null. */
+function wasmSpan(tf: Tf, t: AnyTensor): { heap: Float32Array; offset: number; backend: BackendWasm } | null {
+  if (!addon || t.dtype !== 'float32' || t.isDisposed || tf.getBackend() !== BACKEND) return null;
+  const backend = tf.backend() as unknown as BackendWasm;
+  if (!backend.dataIdMap.has(t.dataId)) return null;
+  const offset = heapOffset(backend, t as unknown as TensorInfo);
+  return offset === null ? null : { heap: heapF32(backend), offset, backend };
+}
+
+export interface AdamWHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Bias corrections 1 − β₁ᵗ and 1 − β₂ᵗ. */
+  bc1: number;
+  bc2: number;
+  /** Multiplies the gradient first (global-norm clipping); 1 for none. */
+  gradScale: number;
+}
+
+/**
+ * One AdamW step written in place into the parameter `w` and its moments `m`, `v` (PyTorch's rule:
+ * w ← w·(1−lr·wd) − lr/bc1 · m / (√v/√bc2 + ε)). Returns false, touching nothing, when the native path
+ * cannot take it: addon or wasm backend not active, a dtype other than float32, sizes that differ, or
+ * storage shared with another tensor (an in-place write would show through it). The caller then runs its
+ * tensor-op update instead.
+ */
+export function nativeAdamW(
+  tf: Tf,
+  w: AnyTensor,
+  g: AnyTensor,
+  m: AnyTensor,
+  v: AnyTensor,
+  hp: AdamWHyper,
+): boolean {
+  const native = addon;
+  if (!native) return false;
+  const n = w.size;
+  if (g.size !== n || m.size !== n || v.size !== n) return false;
+  const ids = new Set([w.dataId, g.dataId, m.dataId, v.dataId]);
+  if (ids.size !== 4) return false;
+  const sw = wasmSpan(tf, w);
+  const sg = wasmSpan(tf, g);
+  const sm = wasmSpan(tf, m);
+  const sv = wasmSpan(tf, v);
+  if (!sw || !sg || !sm || !sv) return false;
+  for (const t of [w, m, v]) if (sw.backend.refCount(t.dataId) !== 1) return false;
+  native.adamw(
+    n,
+    sw.heap,
+    sw.offset,
+    sg.heap,
+    sg.offset,
+    sm.heap,
+    sm.offset,
+    sv.heap,
+    sv.offset,
+    hp.lr,
+    hp.beta1,
+    hp.beta2,
+    hp.eps,
+    hp.weightDecay,
+    hp.bc1,
+    hp.bc2,
+    hp.gradScale,
+  );
+  return true;
+}
+
+/** Σ x² of a float32 wasm tensor without creating tensors or reading it out; null when not available. */
+export function nativeSumSquares(tf: Tf, x: AnyTensor): number | null {
+  const native = addon;
+  const span = native ? wasmSpan(tf, x) : null;
+  return native && span ? native.sumSquares(x.size, span.heap, span.offset) : null;
 }

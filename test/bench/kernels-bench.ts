@@ -24,6 +24,7 @@ import {
   silu,
   timestepEmbedding,
 } from '../../server/runtime/nn';
+import { AdamW, ADAMW_DEFAULTS, type Grads } from '../../nodes/training/adamw';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -37,16 +38,32 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** Median seconds of `fn` over `reps` timed runs after `warm` untimed ones. */
-function timeIt(fn: () => void, reps: number, warm = 1): number {
+interface Timing {
+  /** Median wall seconds. */
+  wall: number;
+  /** Median process CPU seconds (all threads): close to the wall time of an idle machine for 1-thread runs. */
+  cpu: number;
+}
+
+/** Medians of `fn` over `reps` timed runs after `warm` untimed ones. */
+function timeIt(fn: () => void, reps: number, warm = 1): Timing {
   for (let i = 0; i < warm; i++) fn();
-  const ts: number[] = [];
+  const walls: number[] = [];
+  const cpus: number[] = [];
   for (let i = 0; i < reps; i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     fn();
-    ts.push((performance.now() - t0) / 1000);
+    walls.push((performance.now() - t0) / 1000);
+    const c = process.cpuUsage(c0);
+    cpus.push((c.user + c.system) / 1e6);
   }
-  return median(ts);
+  return { wall: median(walls), cpu: median(cpus) };
+}
+
+/** "wall (cpu)" GFLOP/s. */
+function gflops(f: number, t: Timing): string {
+  return `${(f / t.wall / 1e9).toFixed(1)} (${(f / t.cpu / 1e9).toFixed(1)})`;
 }
 
 // ---------------------------------------------------------------- GEMMs
@@ -82,9 +99,9 @@ function gemmOperands(c: GemmCase): [tf.Tensor, tf.Tensor] {
 }
 
 /** GFLOP/s of the plain wasm kernels: the kernel as called, and the explicit-transpose route. */
-function wasmGemms(): Array<[number, number]> {
+function wasmGemms(): Array<[string, string]> {
   unregisterNativeKernels(tf);
-  const out: Array<[number, number]> = [];
+  const out: Array<[string, string]> = [];
   for (const c of GEMMS) {
     const [a, b] = gemmOperands(c);
     const run = () => tf.matMul(a, b, c.ta, c.tb).dispose();
@@ -108,7 +125,7 @@ function wasmGemms(): Array<[number, number]> {
         })
         .dispose();
     const fast = !c.ta && !c.tb && c.a.length === 2;
-    out.push([flops(c) / timeIt(run, fast ? 5 : 2) / 1e9, flops(c) / timeIt(viaTranspose, 3) / 1e9]);
+    out.push([gflops(flops(c), timeIt(run, fast ? 5 : 2)), gflops(flops(c), timeIt(viaTranspose, 3))]);
     tf.dispose([a, b]);
   }
   registerNativeKernels(tf);
@@ -116,18 +133,18 @@ function wasmGemms(): Array<[number, number]> {
 }
 
 /** GFLOP/s of the native kernels through tf.matMul with `threads` addon threads. */
-function nativeGemms(threads: number): number[] {
+function nativeGemms(threads: number): string[] {
   setNativeThreads(threads);
   return GEMMS.map((c) => {
     const [a, b] = gemmOperands(c);
-    const s = timeIt(() => tf.matMul(a, b, c.ta, c.tb).dispose(), 7, 2);
+    const t = timeIt(() => tf.matMul(a, b, c.ta, c.tb).dispose(), 7, 2);
     tf.dispose([a, b]);
-    return flops(c) / s / 1e9;
+    return gflops(flops(c), t);
   });
 }
 
 async function gemmSection(): Promise<void> {
-  const cols: Record<string, number[]> = {};
+  const cols: Record<string, string[]> = {};
   for (const threads of [1, 2]) {
     await shutdownRuntime();
     const info = await initRuntime({ backend: 'wasm', threads });
@@ -137,8 +154,8 @@ async function gemmSection(): Promise<void> {
   }
   for (const threads of [1, 2]) cols[`native ${threads} thr`] = nativeGemms(threads);
   const header = ['GEMM (GFLOP/s)', ...Object.keys(cols)];
-  const rows = GEMMS.map((c, i) => [c.name, ...Object.values(cols).map((v) => v[i].toFixed(1))]);
-  printTable('GEMM GFLOP/s (median)', header, rows);
+  const rows = GEMMS.map((c, i) => [c.name, ...Object.values(cols).map((v) => v[i])]);
+  printTable('GEMM GFLOP/s by wall time (by process CPU time), medians', header, rows);
 }
 
 function printTable(title: string, header: string[], rows: string[][]): void {
@@ -227,9 +244,9 @@ class MMDiT extends Module {
 const FWD_GFLOP = 15.65; // matmul FLOPs of one batch-16 forward (notes/cpu-compute.md)
 
 interface StepResult {
-  fwd: number;
-  fwdBwd: number;
-  step: number;
+  fwd: Timing;
+  fwdBwd: Timing;
+  step: Timing;
   loss: number;
 }
 
@@ -238,8 +255,18 @@ function trainVariant(model: MMDiT, steps: number, profile: boolean): StepResult
   const ctx = tf.randomNormal([BATCH, N_TXT, D], 0, 1, 'float32', 2) as tf.Tensor3D;
   const tau = tf.randomUniform([BATCH], 0, 1000, 'float32', 3) as tf.Tensor1D;
   const target = tf.randomNormal([BATCH, N_IMG, C_IN], 0, 1, 'float32', 4);
-  const vars = model.trainableVariables();
-  const opt = tf.train.adam(1e-4);
+  const named = model.namedParameters().map(([name, p]) => ({ name, variable: p.value }));
+  const vars = named.map((p) => p.variable);
+  // The project's optimiser (PyTorch AdamW rule, global-norm clipping); native in-place step when loaded.
+  const opt = new AdamW({ ...ADAMW_DEFAULTS, lr: 1e-4, warmupSteps: 0 });
+  const trainStep = (): number => {
+    const { value, grads } = tf.variableGrads(lossFn, vars);
+    const byName: Grads = new Map(named.map(({ name, variable }) => [name, grads[variable.name]]));
+    opt.step(named, byName);
+    const l = value.dataSync()[0];
+    value.dispose();
+    return l;
+  };
   const lossFn = () => tf.mean(tf.square(tf.sub(model.forward(z, tau, ctx), target))) as tf.Scalar;
   const fwd = timeIt(() => tf.tidy(lossFn).dispose(), Math.max(2, steps), 1);
   const fwdBwd = timeIt(
@@ -252,16 +279,8 @@ function trainVariant(model: MMDiT, steps: number, profile: boolean): StepResult
     1,
   );
   let loss = NaN;
-  const step = timeIt(
-    () => {
-      const l = opt.minimize(lossFn, true, vars);
-      loss = l ? l.dataSync()[0] : NaN;
-      l?.dispose();
-    },
-    steps,
-    1,
-  );
-  if (profile) profileStep(() => opt.minimize(lossFn, false, vars));
+  const step = timeIt(() => (loss = trainStep()), steps, 1);
+  if (profile) profileStep(() => trainStep());
   opt.dispose();
   tf.dispose([z, ctx, tau, target]);
   return { fwd, fwdBwd, step, loss };
@@ -269,20 +288,24 @@ function trainVariant(model: MMDiT, steps: number, profile: boolean): StepResult
 
 function profileStep(f: () => void): void {
   // tf.profile only runs async; the engine's kernel hook is enough for a synchronous tally.
-  const byName = new Map<string, { ms: number; n: number }>();
+  const byName = new Map<string, { ms: number; cpu: number; n: number }>();
   const engine = tf.engine() as unknown as {
     runKernel: (name: string, inputs: unknown, attrs: unknown) => unknown;
   };
   const orig = engine.runKernel.bind(engine);
   engine.runKernel = (name, inputs, attrs) => {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const r = orig(name, inputs, attrs);
-    const e = byName.get(name) ?? { ms: 0, n: 0 };
+    const c = process.cpuUsage(c0);
+    const e = byName.get(name) ?? { ms: 0, cpu: 0, n: 0 };
     e.ms += performance.now() - t0;
+    e.cpu += (c.user + c.system) / 1000;
     e.n++;
     byName.set(name, e);
     return r;
   };
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   try {
     f();
@@ -290,13 +313,26 @@ function profileStep(f: () => void): void {
     engine.runKernel = orig;
   }
   const total = performance.now() - t0;
-  const rows = [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 18);
-  const kernelMs = [...byName.values()].reduce((s, e) => s + e.ms, 0);
+  const c = process.cpuUsage(c0);
+  const totalCpu = (c.user + c.system) / 1000;
+  const rows = [...byName.entries()].sort((a, b) => b[1].cpu - a[1].cpu).slice(0, 18);
+  const kernelCpu = [...byName.values()].reduce((s, e) => s + e.cpu, 0);
   printTable(
-    `kernel time of one step (${total.toFixed(0)} ms wall, ${kernelMs.toFixed(0)} ms in kernels)`,
-    ['kernel', 'ms', 'calls', 'share'],
-    rows.map(([n, e]) => [n, e.ms.toFixed(1), String(e.n), `${((100 * e.ms) / kernelMs).toFixed(1)}%`]),
+    `kernels of one step: ${total.toFixed(0)} ms wall, ${totalCpu.toFixed(0)} ms CPU, of which ${kernelCpu.toFixed(0)} ms CPU in tfjs kernels (the rest: the native AdamW, JS)`,
+    ['kernel', 'wall ms', 'CPU ms', 'calls', 'CPU share'],
+    rows.map(([n, e]) => [
+      n,
+      e.ms.toFixed(1),
+      e.cpu.toFixed(1),
+      String(e.n),
+      `${((100 * e.cpu) / totalCpu).toFixed(1)}%`,
+    ]),
   );
+}
+
+/** "wall (cpu)" milliseconds. */
+function ms(t: Timing): string {
+  return `${(t.wall * 1000).toFixed(0)} (${(t.cpu * 1000).toFixed(0)})`;
 }
 
 function trainSection(steps: number, profile: boolean): void {
@@ -308,10 +344,10 @@ function trainSection(steps: number, profile: boolean): void {
   const add = (name: string, r: StepResult) =>
     rows.push([
       name,
-      (r.fwd * 1000).toFixed(0),
-      (r.fwdBwd * 1000).toFixed(0),
-      (r.step * 1000).toFixed(0),
-      ((3 * FWD_GFLOP) / r.step).toFixed(1),
+      ms(r.fwd),
+      ms(r.fwdBwd),
+      ms(r.step),
+      ((3 * FWD_GFLOP) / r.step.wall).toFixed(1),
       r.loss.toFixed(4),
     ]);
   // The same nn code either way: with the native kernels it takes transpose-flag matmuls and batched
@@ -329,8 +365,8 @@ function trainSection(steps: number, profile: boolean): void {
     );
   }
   printTable(
-    'training step, ms (median; Adam; GFLOP/s = 3×15.65 GFLOP / step)',
-    ['variant', 'fwd', 'fwd+bwd', 'step', 'GFLOP/s', 'loss'],
+    'training step: wall ms (process CPU ms), medians; step = fwd+bwd+AdamW with clipping; GFLOP/s = 3×15.65 GFLOP / wall',
+    ['variant', 'fwd ms', 'fwd+bwd ms', 'step ms', 'GFLOP/s', 'loss'],
     rows,
   );
   model.dispose();

@@ -6,8 +6,10 @@ import { attention, linear } from '../../../server/runtime/nn';
 import {
   DEFAULT_ADDON_PATH,
   loadNativeKernels,
+  nativeAdamW,
   nativeAddon,
   nativeKernelsStatus,
+  nativeSumSquares,
   nativeMatMulActive,
   registerNativeKernels,
   setNativeThreads,
@@ -257,6 +259,54 @@ describe('native matmul kernels on the wasm backend', () => {
     for (let q = 0; q < 5; q++) s += av[20 + 3 * 5 + q] * bv[2 * 30 + q * 6 + 4];
     expect(Math.abs(cv[((1 * 3 + 2) * 4 + 3) * 6 + 4] - s)).toBeLessThan(1e-4);
     tf.dispose([a, b, c]);
+  });
+
+  it('updates AdamW parameters in place with the PyTorch rule, and refuses shared storage', () => {
+    const n = 70000; // several parallel chunks
+    // Variables own their storage alone once the initial tensors are gone.
+    const variable = (t: tf.Tensor) => {
+      const out = tf.variable(t);
+      t.dispose();
+      return out;
+    };
+    const w = variable(tf.randomNormal([n], 0, 1, 'float32', 51));
+    const m = variable(tf.randomNormal([n], 0, 0.1, 'float32', 52));
+    const v = variable(tf.tidy(() => tf.abs(tf.randomNormal([n], 0, 0.1, 'float32', 53))));
+    const g = tf.randomNormal([n], 0, 1, 'float32', 54);
+    const [w0, m0, v0, g0] = [w, m, v, g].map((t) => t.dataSync().slice());
+    const hp = {
+      lr: 0.01,
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weightDecay: 0.1,
+      bc1: 0.19,
+      bc2: 0.002,
+      gradScale: 0.5,
+    };
+    const dataId = w.dataId;
+    expect(nativeAdamW(tf, w, g, m, v, hp)).toBe(true);
+    expect(w.dataId).toBe(dataId); // in place
+    const [w1, m1, v1] = [w, m, v].map((t) => t.dataSync());
+    let err = 0;
+    for (let i = 0; i < n; i++) {
+      const gi = g0[i] * hp.gradScale;
+      const mi = hp.beta1 * m0[i] + (1 - hp.beta1) * gi;
+      const vi = hp.beta2 * v0[i] + (1 - hp.beta2) * gi * gi;
+      const wi =
+        w0[i] * (1 - hp.lr * hp.weightDecay) -
+        ((hp.lr / hp.bc1) * mi) / (Math.sqrt(vi) / Math.sqrt(hp.bc2) + hp.eps);
+      err = Math.max(err, Math.abs(m1[i] - mi), Math.abs(v1[i] - vi), Math.abs(w1[i] - wi));
+    }
+    expect(err).toBeLessThan(1e-5);
+    let sq = 0;
+    for (let i = 0; i < n; i++) sq += g0[i] * g0[i];
+    expect(Math.abs(nativeSumSquares(tf, g)! - sq) / sq).toBeLessThan(1e-6);
+    // A live reshape shares w's storage: an in-place write would leak into it, so no native step.
+    const view = tf.reshape(w, [n, 1]);
+    expect(nativeAdamW(tf, w, g, m, v, hp)).toBe(false);
+    expect(Array.from(w.dataSync().slice(0, 4))).toEqual(Array.from(w1.slice(0, 4)));
+    tf.dispose([view, w, m, v, g]);
   });
 
   it('rejects operands that reach past their array', () => {
