@@ -81,6 +81,17 @@ export function register(program: Command): void {
       };
       if (!(opts.maxUploadBytes! > 0)) throw new Error('--max-upload-size must be a positive number');
       if (!(opts.interruptGraceMs! >= 0)) throw new Error('--interrupt-grace must be a number of seconds');
+      // The editor bundle is built at install; rebuild it here when its sources changed since.
+      try {
+        const { buildWeb } = require('../../scripts/build-web.js') as {
+          buildWeb(o: { ifStale: boolean }): Promise<unknown>;
+        };
+        await buildWeb({ ifStale: true });
+      } catch (err) {
+        console.warn(
+          `the editor could not be rebuilt; serving the previous build: ${(err as Error).message}`,
+        );
+      }
       const server = await startServer(opts);
       console.log(
         `ddit-studio listening on ${server.url}` + (server.config.token ? ' (API token required)' : ''),
