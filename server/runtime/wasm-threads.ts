@@ -97,17 +97,21 @@ export function installThreadShim(threads: number): ThreadShim {
     return out;
   };
 
+  // A process that exits mid-start (or while a timed-out start is pending) still removes its temp files.
+  const removeDir = () => fs.rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeDir);
   let restored = false;
   return {
     problems,
     restore() {
       if (restored) return;
       restored = true;
+      process.removeListener('exit', removeDir);
       globalThis.Blob = OrigBlob;
       URL.createObjectURL = origCreate;
       URL.revokeObjectURL = origRevoke;
       nodeOs.cpus = origCpus;
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeDir();
     },
   };
 }
