@@ -4,8 +4,9 @@
  *
  * Public interface (what nodes, samplers and trainers use):
  *
- *   interface VaeModel                     any VAE a node can take (tfjs below, or an ONNX session)
- *     config: ResolvedVaeConfig            latent_channels, downsample_factor, scaling_factor, shift_factor, latent_rgb
+ *   interface VaeModel                     any VAE a node can take (tfjs below, or OnnxVae in onnx-vae.ts)
+ *     config: VaeGeometry                  latent_channels, downsample_factor, latent_rgb (AutoencoderKL: the full
+ *                                          ResolvedVaeConfig, with scaling_factor and shift_factor)
  *     latentRgb?: LatentRgb                preview factors (rgb ∈ [−1,1] ≈ z·F + b), or undefined
  *     decode(latent) → image               latent [B,h,w,C] in DiT space → image [B,H,W,3] in [0,1]
  *     encode?(image, {mode, seed}) → latent image [B,H,W,3] in [0,1] → DiT-space latent (posterior sample
@@ -41,8 +42,16 @@ export interface EncodeOptions {
   seed?: number;
 }
 
+/** What nodes need to know about any VAE (the tfjs ResolvedVaeConfig has these and more). */
+export interface VaeGeometry {
+  latent_channels: number;
+  /** Pixels per latent cell along each side. */
+  downsample_factor: number;
+  latent_rgb?: LatentRgb | null;
+}
+
 export interface VaeModel {
-  readonly config: ResolvedVaeConfig;
+  readonly config: VaeGeometry;
   readonly latentRgb?: LatentRgb;
   decode(latent: tf.Tensor4D): tf.Tensor4D | Promise<tf.Tensor4D>;
   encode?(image: tf.Tensor4D, opts?: EncodeOptions): tf.Tensor4D | Promise<tf.Tensor4D>;

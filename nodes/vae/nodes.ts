@@ -6,6 +6,7 @@ import { loadVae } from '../ddit/checkpoint';
 import { cachedLoad } from '../ddit/loader-cache';
 import { defaultFolders, fingerprintInside, listFiles, resolveInside } from '../image/files';
 import type { VaeModel } from './model';
+import { OnnxVae } from './onnx-vae';
 
 function expectVae(v: unknown): VaeModel {
   const vae = v as VaeModel;
@@ -25,18 +26,22 @@ export const LoadVAE = defineNode({
   displayName: 'Load VAE',
   category: 'loaders',
   description:
-    "Loads a KL autoencoder (diffusers AutoencoderKL layout) from a safetensors file in the models folder: a checkpoint's `vae.` part, or a single VAE file with its config in metadata or a config.json beside it.",
+    "Loads a KL autoencoder from the models folder: a safetensors file (a checkpoint's `vae.` part, or a single diffusers AutoencoderKL file with its config in metadata or a config.json beside it), or a decoder-only .onnx file meeting the VAE decoder contract (docs/onnx-models.md).",
   inputs: {
     vae_name: {
       type: 'COMBO',
-      choices: (folders?: Folders) => listFiles((folders ?? defaultFolders()).models, ['.safetensors']),
+      choices: (folders?: Folders) =>
+        listFiles((folders ?? defaultFolders()).models, ['.safetensors', '.onnx']),
     },
   },
   outputs: { vae: { type: 'VAE' } },
   fingerprint: ({ vae_name }, folders) => fingerprintInside(folders.models, vae_name),
   async run({ vae_name }, ctx) {
     const file = resolveInside(ctx.folders.models, vae_name, 'VAE file');
-    return { vae: await cachedLoad(file, 'vae', () => loadVae(file)) };
+    const onnx = file.toLowerCase().endsWith('.onnx');
+    return {
+      vae: await cachedLoad<VaeModel>(file, 'vae', () => (onnx ? OnnxVae.load(file) : loadVae(file))),
+    };
   },
 });
 

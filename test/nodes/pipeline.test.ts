@@ -16,6 +16,7 @@ import { encodeRgbPng, readTextChunks } from '../../nodes/image/png';
 import { LoadImage, PreviewImage, SaveImage } from '../../nodes/image/nodes';
 import { VAEDecode, VAEEncode } from '../../nodes/vae/nodes';
 import { useBackend } from '../helpers/gradcheck';
+import { tinyVaeDecoderOnnx } from '../helpers/onnx-tiny';
 import { wordLevelJson } from './text/fixtures';
 
 /** Shows the shape of DDiTForward's outputs (nothing in the model packs consumes LOGITS yet). */
@@ -34,7 +35,22 @@ const LogitsShape = defineNode({
   },
 });
 
+const ImageStats = defineNode({
+  type: 'TestImageStats',
+  category: 'test',
+  description: 'test probe',
+  output: true,
+  inputs: { images: { type: 'IMAGE' } },
+  outputs: {},
+  run({ images }, ctx) {
+    const t = images as tf.Tensor;
+    ctx.ui({ text: [`${JSON.stringify(t.shape)} ${tf.mean(t).dataSync()[0].toFixed(5)}`] });
+    return {};
+  },
+});
+
 const silent = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} };
+const onnxDecoder = tinyVaeDecoderOnnx({ latentChannels: 3, factor: 2 });
 let root: string;
 let engine: Engine;
 const saved: Record<string, string | undefined> = {};
@@ -95,6 +111,7 @@ beforeAll(async () => {
   t5state.forEach((t) => t.dispose());
   fs.writeFileSync(path.join(folders.models, 'parts', 'tokenizer.json'), tok.json);
   fs.writeFileSync(path.join(folders.models, 'parts', 'tokenizer_config.json'), '{}');
+  fs.writeFileSync(path.join(folders.models, 'parts', 'decoder.onnx'), onnxDecoder.bytes);
   const px = new Float32Array(8 * 8 * 3).map((_, i) => (i % 7) / 7);
   fs.writeFileSync(path.join(folders.input, 'shape.png'), encodeRgbPng(px, 8, 8));
   [dit, vae, t5].forEach((m) => m.dispose());
@@ -198,6 +215,25 @@ describe('model nodes through the engine', () => {
     expect(r.outputs.shape.text).toEqual([
       `[2,6,${TextTokenizer.fromJson(wordLevelJson()).vocabSize}] velocity=null`,
     ]);
+  });
+
+  test('an .onnx VAE decoder runs through the same LoadVAE / EmptyLatent / VAEDecode nodes', async () => {
+    if (!engine.registry.has('TestImageStats')) engine.registry.register(ImageStats, 'test');
+    const prompt = (vae: string): ApiPrompt => ({
+      vae: { class_type: 'LoadVAE', inputs: { vae_name: vae } },
+      lat: {
+        class_type: 'EmptyLatent',
+        inputs: { width: 16, height: 8, batch_size: 1, channels: 1, downscale: 1, vae: ['vae', 0] },
+      },
+      dec: { class_type: 'VAEDecode', inputs: { samples: ['lat', 0], vae: ['vae', 0] } },
+      st: { class_type: 'TestImageStats', inputs: { images: ['dec', 0] } },
+    });
+    const r = await engine.execute(prompt('parts/decoder.onnx'));
+    expect(r.error).toBeUndefined();
+    const ref = onnxDecoder.reference(tf.zeros([1, 4, 8, 3]) as tf.Tensor4D);
+    expect(r.outputs.st.text).toEqual([`[1,8,16,3] ${tf.mean(ref).dataSync()[0].toFixed(5)}`]);
+    const r2 = await engine.execute(prompt('parts/vae.safetensors'));
+    expect(r2.outputs.st.text![0]).toMatch(/^\[1,8,16,3\] /);
   });
 
   test('errors name the node and the input', async () => {
