@@ -67,6 +67,15 @@ describe('execution server', () => {
     // The same under /api, as ComfyUI's frontend calls it.
     const viaApi = await request(url, 'GET', `/api/history/${prompt_id}`);
     expect(viaApi.body[prompt_id].outputs).toEqual(entry.outputs);
+
+    // The worker keeps its engine between jobs: the same graph again is served from its cache.
+    const again = await request(url, 'POST', '/prompt', { prompt: ARITHMETIC, client_id: clientId });
+    await ws.waitDone(again.body.prompt_id);
+    const cached = ws.about(again.body.prompt_id).find(([t]) => t === 'execution_cached')![1];
+    expect(cached.nodes.sort()).toEqual(['1', '2', '3', '4', '5', '6']);
+    expect(ws.about(again.body.prompt_id).find(([t]) => t === 'executed')![1].output).toEqual({
+      text: ['The answer is 42'],
+    });
     ws.close();
   });
 
@@ -226,7 +235,7 @@ describe('execution server', () => {
     );
     expect(ev.kind === 'json' && ev.data).toMatchObject({ node_id: '2', node_type: 'Delay' });
     await ws.waitDone(id);
-    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(Date.now() - t0).toBeLessThan(3000);
     const h = await request(url, 'GET', `/history/${id}`);
     expect(h.body[id].status.status_str).toBe('error');
     const job = await request(url, 'GET', `/jobs/${id}`);
@@ -255,8 +264,8 @@ describe('execution server', () => {
     await request(url, 'POST', '/interrupt', {});
     await ws.waitDone(id);
     const waited = Date.now() - t0;
-    expect(waited).toBeGreaterThanOrEqual(1400);
-    expect(waited).toBeLessThan(10000);
+    expect(waited).toBeGreaterThanOrEqual(2900);
+    expect(waited).toBeLessThan(15000);
     expect(ws.about(id).map(([t]) => t)).toContain('execution_interrupted');
     await ws.waitDone(next.body.prompt_id, 30000);
     const h = await request(url, 'GET', `/history/${next.body.prompt_id}`);

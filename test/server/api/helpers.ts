@@ -41,7 +41,7 @@ export async function startTestServer(opts: Partial<ServerConfig> = {}, dir?: st
     modelsDir: path.join(dir, 'models'),
     webDir: path.join(dir, 'web-dist'),
     extraNodePacks: [TEST_PACK],
-    interruptGraceMs: 1500,
+    interruptGraceMs: 3000,
     // Most tests run core and test nodes only: skip starting the tensor backend in every worker.
     startRuntime: false,
     log,

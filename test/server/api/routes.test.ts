@@ -352,6 +352,13 @@ describe('server routes', () => {
     const home = await fetch(`${url}/`);
     expect(home.status).toBe(200);
     expect(await home.text()).toContain('web editor has not been built');
+    // Once the editor is built into web/dist, it is what `/` serves.
+    fs.mkdirSync(path.join(server.config.webDir, 'assets'), { recursive: true });
+    fs.writeFileSync(path.join(server.config.webDir, 'index.html'), '<!doctype html><title>editor</title>');
+    fs.writeFileSync(path.join(server.config.webDir, 'assets', 'app.js'), 'console.log(1)');
+    expect(await (await fetch(`${url}/`)).text()).toContain('<title>editor</title>');
+    const asset = await fetch(`${url}/assets/app.js`);
+    expect(asset.headers.get('content-type')).toMatch(/javascript/);
     const missing = await request(url, 'GET', '/api/nothing-here');
     expect(missing.status).toBe(404);
     expect(missing.body.error.type).toBe('not_found');
