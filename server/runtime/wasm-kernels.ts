@@ -7,6 +7,9 @@
  * - Slice, SplitV, Unpack: the stock kernels copy the whole input out of the heap for every output; these copy
  *   only the requested elements, as contiguous runs, inside the heap (copyWithin). String tensors keep the stock
  *   kernels.
+ * - Identity, and Cast to the same dtype: the stock kernels copy. tfjs clones every tensor it saves for the
+ *   backward pass, so a training step made ~1300 full copies; these share the storage by reference count, as
+ *   Reshape (and the cpu backend's Identity) already do.
  */
 import { tf } from './tf';
 
@@ -280,6 +283,16 @@ function unsortedSegmentSum({ inputs, backend, attrs }: Args): tf.TensorInfo {
   return out;
 }
 
+function shareKernel(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    const dtype = args.attrs?.dtype;
+    if (x.dtype === 'string' || (dtype !== undefined && dtype !== x.dtype)) return original(args);
+    (args.backend as { incRef(dataId: object): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
+  };
+}
+
 function isOurs(name: string): boolean {
   const k = tf.getKernel(name, 'wasm');
   return !!k && (k.kernelFunc as unknown as Record<symbol, boolean>)[MARK] === true;
@@ -312,6 +325,8 @@ export function registerWasmKernels(): void {
   register('Slice', (orig) => sliceKernel(orig!), true);
   register('SplitV', (orig) => splitKernel(orig!), true);
   register('Unpack', (orig) => unpackKernel(orig!), true);
+  register('Identity', (orig) => shareKernel(orig!), true);
+  register('Cast', (orig) => shareKernel(orig!), true);
 }
 
 /** Names of the kernels registerWasmKernels() supplies (for runtime reports and tests). */
@@ -321,4 +336,6 @@ export const SUPPLIED_WASM_KERNELS = [
   'Slice',
   'SplitV',
   'Unpack',
+  'Identity',
+  'Cast',
 ];

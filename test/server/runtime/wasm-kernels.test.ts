@@ -279,3 +279,40 @@ describe('Slice / SplitV / Unpack', () => {
     tf.dispose([x, r]);
   });
 });
+
+describe('Identity and same-dtype Cast', () => {
+  it('share storage instead of copying, and outlive the original', () => {
+    const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]);
+    const before = wasmBuffers();
+    const c = tf.clone(x);
+    const f = tf.cast(x, 'float32');
+    expect(wasmBuffers()).toBe(before); // no new heap buffers
+    x.dispose();
+    expect(Array.from(c.dataSync())).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(f.shape).toEqual([2, 3]);
+    c.dispose();
+    expect(Array.from(f.dataSync())).toEqual([1, 2, 3, 4, 5, 6]);
+    f.dispose();
+    expect(wasmBuffers()).toBe(before - 1); // freed with the last user
+  });
+
+  it('still converts between dtypes', () => {
+    const x = tf.tensor1d([1.7, -2.2, 0], 'float32');
+    const i = tf.cast(x, 'int32');
+    expect(i.dtype).toBe('int32');
+    expect(Array.from(i.dataSync())).toEqual([1, -2, 0]);
+    tf.dispose([x, i]);
+  });
+
+  it('keep gradients through saved (cloned) tensors', () => {
+    const x = tf.tensor1d([0.5, -1, 2]);
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.square(t), tf.sigmoid(t))))(x);
+    const xs = [0.5, -1, 2];
+    const want = xs.map((v) => {
+      const s = 1 / (1 + Math.exp(-v));
+      return 2 * v * s + v * v * s * (1 - s);
+    });
+    expectClose(Array.from(g.dataSync()), want, 1e-5);
+    tf.dispose([x, g]);
+  });
+});
