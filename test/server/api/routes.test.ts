@@ -365,6 +365,34 @@ describe('server routes', () => {
     expect((await request(url, 'POST', '/free', { unload_models: true })).status).toBe(200);
   });
 
+  test('a tensor workflow runs on the worker’s runtime (plugin pattern → SaveImage) and /view serves the PNG', async () => {
+    const ws = new WsClient(url, 'tensor-client');
+    await ws.opened;
+    const q = await request(url, 'POST', '/prompt', {
+      prompt: {
+        '1': {
+          class_type: 'imagefx.TestPattern',
+          inputs: { pattern: 'checker', width: 24, height: 16, batch: 2 },
+        },
+        '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'pattern' } },
+      },
+      client_id: 'tensor-client',
+      extra_data: { extra_pnginfo: { workflow: { id: 'wf-1' } } },
+    });
+    expect(q.status).toBe(200);
+    await ws.waitDone(q.body.prompt_id);
+    const images = (await request(url, 'GET', `/history/${q.body.prompt_id}`)).body[q.body.prompt_id].outputs[
+      '2'
+    ].images as { filename: string; subfolder: string; type: string }[];
+    expect(images).toHaveLength(2);
+    const res = await fetch(`${url}/view?${new URLSearchParams(images[1])}`);
+    const decoded = PNG.sync.read(Buffer.from(await res.arrayBuffer()));
+    expect([decoded.width, decoded.height]).toEqual([24, 16]);
+    const job = (await request(url, 'GET', `/jobs/${q.body.prompt_id}`)).body;
+    expect(job).toMatchObject({ outputs_count: 2, workflow_id: 'wf-1', preview_output: { nodeId: '2' } });
+    ws.close();
+  });
+
   test('completion webhooks go to allowed hosts only, signed', async () => {
     const refused = await request(url, 'POST', '/prompt', {
       prompt: ARITHMETIC,
