@@ -53,7 +53,7 @@ const PALETTE = COLORS.map((c) => {
   const [r, g, b] = COLOR_RGB[c];
   const v = [r / 255, g / 255, b / 255];
   const n = hypot(v[0], v[1], v[2]);
-  return { color: c, rgb: v, unit: [v[0] / n, v[1] / n, v[2] / n], norm2: n * n };
+  return { color: c, unit: [v[0] / n, v[1] / n, v[2] / n] };
 });
 
 export const MIN_OBJECT_AREA = min(
