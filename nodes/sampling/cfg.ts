@@ -27,8 +27,9 @@ async function velocityOnly(
   tau: tf.Tensor1D,
   enc: tf.Tensor3D,
 ): Promise<tf.Tensor4D> {
-  const out = await model.forward(z, tau, enc);
-  out.logits.dispose();
+  const out = await model.forward(z, tau, enc, { text: false });
+  out.logits?.dispose();
+  if (!out.velocity) throw new Error('the model returned no velocity');
   return out.velocity;
 }
 

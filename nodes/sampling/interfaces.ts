@@ -5,19 +5,30 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 
-/** Both heads of one D-DiT call (spec §1.2). */
+/** The heads of one D-DiT call (spec §1.2); a head that was not asked for is absent. */
 export interface DualOutput {
-  velocity: tf.Tensor4D;
-  logits: tf.Tensor3D;
+  velocity?: tf.Tensor4D;
+  logits?: tf.Tensor3D;
+}
+
+/** Which heads to compute; skipping one saves the last block's work for that stream. */
+export interface HeadOptions {
+  image?: boolean;
+  text?: boolean;
 }
 
 /**
- * The D-DiT forward: z [B,h,w,C], τ [B] on the 0–1000 scale, encoder states [B,M,dEnc] →
- * velocity [B,h,w,C] and text logits [B,M,V]. Inference may be asynchronous (an ONNX session);
- * training needs the synchronous tfjs forward so that autograd can see it.
+ * The D-DiT forward (nodes/ddit DDiT): z [B,h,w,C], τ [B] on the 0–1000 scale, encoder states
+ * [B,M,dEnc] → velocity [B,h,w,C] and text logits [B,M,V]. Inference may be asynchronous (an ONNX
+ * session); training needs the synchronous tfjs forward so that autograd can see it.
  */
 export interface DualModel {
-  forward(z: tf.Tensor4D, tau: tf.Tensor1D, enc: tf.Tensor3D): DualOutput | Promise<DualOutput>;
+  forward(
+    z: tf.Tensor4D,
+    tau: tf.Tensor1D | number,
+    enc: tf.Tensor3D,
+    opts?: HeadOptions,
+  ): DualOutput | Promise<DualOutput>;
 }
 
 /** A text encoder called on token ids [B,M] (int32), returning [B,M,dEnc]. No attention mask (spec §1.3). */
@@ -51,10 +62,18 @@ export interface LatentRgb {
   bias: number[];
 }
 
-/** What the sampler needs from a VAE: decoding (for final images and exact previews) and preview factors. */
+export interface EncodeOptions {
+  /** Draw from the posterior (as captioning and training do) instead of taking its mean. */
+  sample?: boolean;
+  seed?: number;
+}
+
+/** What the samplers need from a VAE: decoding (final images, exact previews), encoding, preview factors. */
 export interface VaeLike {
   /** DiT-space latent [B,h,w,C] → image [B,H,W,3] in [0, 1]. */
   decode(latent: tf.Tensor4D): tf.Tensor4D | Promise<tf.Tensor4D>;
+  /** Image [B,H,W,3] in [0, 1] → DiT-space latent (shifted and scaled). */
+  encode?(image: tf.Tensor4D, opts?: EncodeOptions): tf.Tensor4D | Promise<tf.Tensor4D>;
   readonly latentRgb?: LatentRgb;
 }
 

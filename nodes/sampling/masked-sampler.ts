@@ -23,7 +23,8 @@ export interface MaskedSamplerOptions {
   template: Int32Array | readonly number[];
   /** Keep mask [B·M]: true = fixed token that never changes. */
   fixed: readonly boolean[] | Uint8Array;
-  vocab: number;
+  /** V; taken from the first probabilities when omitted. */
+  vocab?: number;
   maskId: number;
   steps: number;
   rng: Rng;
@@ -111,11 +112,16 @@ export async function sampleMasked(o: MaskedSamplerOptions): Promise<MaskedResul
   const dt = (1 - eps) / o.steps;
   let passes = 0;
   let p: Float32Array | null = null;
+  let vocab = o.vocab ?? 0;
   const probs = async (): Promise<Float32Array> => {
     passes++;
     const q = await o.probabilities(x);
-    if (q.length !== n * o.vocab)
-      throw new Error(`sampleMasked: probabilities have ${q.length} values, expected ${n * o.vocab}`);
+    if (!vocab) vocab = q.length / n;
+    if (!Number.isInteger(vocab) || q.length !== n * vocab || o.maskId >= vocab) {
+      throw new Error(
+        `sampleMasked: ${q.length} probabilities do not fit ${n} positions (vocabulary ${vocab})`,
+      );
+    }
     return q;
   };
   if (o.onStep) await o.onStep({ step: 0, steps: o.steps, tokens: x, forward: false });
@@ -123,14 +129,14 @@ export async function sampleMasked(o: MaskedSamplerOptions): Promise<MaskedResul
     const t = times[j];
     const forward = p === null;
     if (p === null) p = await probs();
-    const next = ancestralUpdate(x, p, t, t - dt, o.vocab, o.maskId, o.rng);
+    const next = ancestralUpdate(x, p, t, t - dt, vocab, o.maskId, o.rng);
     if (!useCache || !sameTokens(next, x)) p = null;
     x = next;
     if (o.onStep) await o.onStep({ step: j + 1, steps: o.steps, tokens: x, forward });
   }
   if (x.includes(o.maskId)) {
     if (p === null) p = await probs();
-    x = argmaxFill(x, p, o.vocab, o.maskId);
+    x = argmaxFill(x, p, vocab, o.maskId);
   }
   return { tokens: x, forwardPasses: passes };
 }

@@ -6,6 +6,11 @@
 import { tf } from '../../server/runtime/tf';
 import { nativeAdamW, nativeSumSquares } from '../../server/runtime/native-kernels';
 
+/** A loss or gradient that is NaN or infinite: the step is refused and nothing is updated. */
+export class NonFiniteError extends Error {
+  override name = 'NonFiniteError';
+}
+
 export interface AdamWConfig {
   lr: number;
   beta1: number;
@@ -110,6 +115,10 @@ export class AdamW {
     }
     grads.clear();
     const gradNorm = globalNorm(masked.values());
+    if (!Number.isFinite(gradNorm)) {
+      for (const g of masked.values()) g.dispose();
+      throw new NonFiniteError(`the gradient norm is ${gradNorm}`);
+    }
     const clipped = this.cfg.clipNorm > 0 && gradNorm > this.cfg.clipNorm;
     const coef = clipped ? this.cfg.clipNorm / gradNorm : 1;
     const lr = warmupLr(this.cfg, this.stepsTaken);

@@ -7,12 +7,8 @@ import { elboWeightTensor, LOG_LINEAR_ETA, maskChance } from '../sampling/masked
 import { subsLogProbs } from '../sampling/subs';
 import type { Rng } from '../sampling/random';
 
-/** A D-DiT forward that autograd can follow (synchronous tfjs). */
-export type SyncForward = (
-  z: tf.Tensor4D,
-  tau: tf.Tensor1D,
-  enc: tf.Tensor3D,
-) => { velocity: tf.Tensor4D; logits: tf.Tensor3D };
+/** The velocity head of a D-DiT forward that autograd can follow (synchronous tfjs). */
+export type VelocityFn = (z: tf.Tensor4D, tau: tf.Tensor1D, enc: tf.Tensor3D) => tf.Tensor4D;
 
 /** z_σ = (1 − σ)z₀ + σε with one σ per sample. */
 export function interpolate(z0: tf.Tensor4D, noise: tf.Tensor4D, sigmas: readonly number[]): tf.Tensor4D {
@@ -27,7 +23,7 @@ export function interpolate(z0: tf.Tensor4D, noise: tf.Tensor4D, sigmas: readonl
  * τ = 1000σ. The text logits of the same call are ignored.
  */
 export function flowMatchingLoss(
-  forward: SyncForward,
+  velocityOf: VelocityFn,
   z0: tf.Tensor4D,
   noise: tf.Tensor4D,
   enc: tf.Tensor3D,
@@ -38,7 +34,7 @@ export function flowMatchingLoss(
   return tf.tidy(() => {
     const zs = interpolate(z0, noise, sigmas);
     const tau = tf.tensor1d(sigmas.map((s) => 1000 * s));
-    const { velocity } = forward(zs, tau, enc);
+    const velocity = velocityOf(zs, tau, enc);
     const s = tf.tensor1d(sigmas as number[]).reshape([-1, 1, 1, 1]);
     const x0hat = tf.sub(zs, tf.mul(s, velocity));
     return tf.mean(tf.square(tf.sub(x0hat, z0))) as tf.Scalar;

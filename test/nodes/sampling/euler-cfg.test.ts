@@ -84,7 +84,7 @@ describe('classifier-free guidance (spec §5 item 11)', () => {
   async function direct(model: DualModel, embeds: tf.Tensor3D, sigma: number): Promise<tf.Tensor4D> {
     const tau = tf.fill([2], 1000 * sigma) as tf.Tensor1D;
     const out = await model.forward(z, tau, tf.tile(embeds, [2, 1, 1]) as tf.Tensor3D);
-    return out.velocity;
+    return out.velocity!;
   }
 
   it('g = 1 returns v_c exactly with one pass', async () => {

@@ -1,0 +1,257 @@
+/**
+ * Node definitions of the sampling pack: flow-matching image sampling with guidance, and masked
+ * text sampling (captioning, question answering, free-form in-filling).
+ */
+import { defineNode } from '../../server/engine/define-node';
+import type { NodeContext } from '../../server/engine/types';
+import { tf } from '../../server/runtime/tf';
+import { CfgGuider } from './cfg';
+import { noisedStart, sampleEuler } from './euler';
+import { assertSigmas, truncatedSigmas } from './flow-schedule';
+import type { VaeLike } from './interfaces';
+import { latentPreview } from './preview';
+import { Rng } from './random';
+import { sampleText } from './text-sampling';
+import { captionTemplate, parseTemplate, VQA_PROMPT, vqaPromptText, vqaTemplate } from './templates';
+import {
+  asConditioning,
+  asGuider,
+  asImage,
+  asLatent,
+  asModel,
+  asTextEncoder,
+  asTokenizer,
+  asVae,
+} from './values';
+
+const SEED = { type: 'INT', default: 0, min: 0, max: 2 ** 53 - 1, control: 'randomize' } as const;
+
+export const FlowMatchScheduler = defineNode({
+  type: 'FlowMatchScheduler',
+  displayName: 'Flow-Match Scheduler',
+  category: 'sampling',
+  description:
+    'SD3-style noise levels for the flow sampler (spec §3.1): u = linspace(1, σ_min′, steps) with σ_min′ the smallest ' +
+    'shifted training sigma, σ = s·u/(1+(s−1)·u), then a final 0. denoise < 1 keeps the tail of a longer schedule ' +
+    '(image-to-image).',
+  inputs: {
+    steps: { type: 'INT', default: 28, min: 1, max: 1000 },
+    shift: { type: 'FLOAT', default: 3.0, min: 0.01, max: 100, step: 0.1 },
+    denoise: { type: 'FLOAT', default: 1.0, min: 0.01, max: 1, step: 0.01 },
+  },
+  outputs: { sigmas: { type: 'SIGMAS' } },
+  run({ steps, shift, denoise }) {
+    return { sigmas: truncatedSigmas(steps, shift, denoise) };
+  },
+});
+
+export const CFGGuider = defineNode({
+  type: 'CFGGuider',
+  displayName: 'CFG Guider',
+  category: 'sampling',
+  description:
+    'Classifier-free guidance v = v_u + cfg·(v_c − v_u) as a reusable GUIDER. cfg = 1 runs one conditional pass; ' +
+    'other values also run the negative prompt (encode "" for plain guidance), batched with the positive one when ' +
+    'both have the same length.',
+  inputs: {
+    model: { type: 'DDIT_MODEL' },
+    positive: { type: 'CONDITIONING' },
+    negative: { type: 'CONDITIONING', optional: true },
+    cfg: { type: 'FLOAT', default: 7.0, min: 0, max: 30, step: 0.1 },
+  },
+  outputs: { guider: { type: 'GUIDER' } },
+  run({ model, positive, negative, cfg }) {
+    const who = 'CFGGuider';
+    return {
+      guider: new CfgGuider(
+        asModel(model, who),
+        asConditioning(positive, who, 'positive'),
+        negative === undefined ? undefined : asConditioning(negative, who, 'negative'),
+        cfg,
+        who,
+      ),
+    };
+  },
+});
+
+export const FlowMatchSampler = defineNode({
+  type: 'FlowMatchSampler',
+  displayName: 'Flow-Match Sampler',
+  category: 'sampling',
+  description:
+    'Euler sampler for rectified-flow latents (spec §3.1), in float32: z ← z + (σ_{i+1} − σ_i)·v over SIGMAS. ' +
+    'Starts from seeded noise mixed with the input latent at the first sigma (pure noise at σ = 1, so an empty ' +
+    'latent only sets the shape and batch). Each step previews the clean-latent estimate z − σ·v: with the ' +
+    "VAE's latent→RGB factors, or decoded by the VAE when preview = vae.",
+  inputs: {
+    guider: { type: 'GUIDER' },
+    sigmas: { type: 'SIGMAS' },
+    latent: { type: 'LATENT' },
+    seed: SEED,
+    vae: { type: 'VAE', optional: true },
+    preview: { type: 'COMBO', choices: ['latent2rgb', 'vae', 'none'], default: 'latent2rgb' },
+  },
+  outputs: { latent: { type: 'LATENT' } },
+  async run({ guider, sigmas, latent, seed, vae, preview }, ctx) {
+    const who = 'FlowMatchSampler';
+    const g = asGuider(guider, who);
+    assertSigmas(sigmas, who);
+    const start = asLatent(latent, who);
+    const v: VaeLike | undefined = vae === undefined ? undefined : asVae(vae, who);
+    if (preview === 'vae' && !v) throw new Error(`${who}: preview = vae needs the 'vae' input`);
+    const z = noisedStart(start, sigmas[0], new Rng(seed));
+    try {
+      const samples = await sampleEuler(g, sigmas, z, async ({ index, total, x0 }) => {
+        if (preview === 'none') ctx.progress(index + 1, total);
+        else ctx.progress(index + 1, total, await latentPreview(x0, v, preview === 'vae'));
+      });
+      return { latent: { samples } };
+    } finally {
+      z.dispose();
+    }
+  },
+});
+
+interface TextModels {
+  model: ReturnType<typeof asModel>;
+  encoder: ReturnType<typeof asTextEncoder>;
+  tokenizer: ReturnType<typeof asTokenizer>;
+}
+
+function textModels(who: string, model: unknown, textEncoder: unknown, tokenizer: unknown): TextModels {
+  return {
+    model: asModel(model, who),
+    encoder: asTextEncoder(textEncoder, who),
+    tokenizer: asTokenizer(tokenizer, who),
+  };
+}
+
+async function encodeForText(who: string, vae: unknown, image: unknown, seed: number): Promise<tf.Tensor4D> {
+  const v = asVae(vae, who);
+  if (typeof v.encode !== 'function') throw new Error(`${who}: input 'vae' cannot encode images`);
+  // The reference captions a posterior sample, not the mean (spec §3.2).
+  return v.encode(asImage(image, who), { sample: true, seed });
+}
+
+const TEXT_SAMPLER_NOTE =
+  'MDLM ancestral sampler with caching (spec §3.2): p = SUBS(f(z₀, τ=0, Enc(x))); a masked token stays masked with ' +
+  'probability s/t, else becomes v with probability p(v), drawn exactly (exponential race, seeded); unmasked ' +
+  'tokens never change; a step that changed nothing reuses p; leftover masks take argmax p at the end.';
+
+export const MaskedTextSampler = defineNode({
+  type: 'MaskedTextSampler',
+  displayName: 'Masked Text Sampler',
+  category: 'sampling/text',
+  description:
+    `${TEXT_SAMPLER_NOTE} Modes: caption (every position masked) and infill (a template: plain text is fixed, ` +
+    '[MASK] or <extra_id_0> is one masked token, [MASK*n] is n, [EOS] ends the sequence; without [EOS] the rest up ' +
+    'to the length is the masked answer slot). Outputs the generated part (from the first masked position, cut at ' +
+    'the first EOS), the whole text, and the token states.',
+  inputs: {
+    model: { type: 'DDIT_MODEL' },
+    text_encoder: { type: 'TEXT_ENCODER' },
+    tokenizer: { type: 'TOKENIZER' },
+    latent: { type: 'LATENT' },
+    mode: { type: 'COMBO', choices: ['caption', 'infill'], default: 'caption' },
+    template: {
+      type: 'STRING',
+      default: '',
+      multiline: true,
+      placeholder: 'a [MASK] circle left of a [MASK*2]',
+    },
+    length: { type: 'INT', default: 128, min: 1, max: 4096 },
+    steps: { type: 'INT', default: 64, min: 1, max: 4096 },
+    seed: SEED,
+  },
+  outputs: { text: { type: 'STRING' }, full_text: { type: 'STRING' }, tokens: { type: 'TEXT_TOKENS' } },
+  async run({ model, text_encoder, tokenizer, latent, mode, template, length, steps, seed }, ctx) {
+    const who = 'MaskedTextSampler';
+    const m = textModels(who, model, text_encoder, tokenizer);
+    const tpl =
+      mode === 'caption'
+        ? captionTemplate(length, m.tokenizer)
+        : parseTemplate(template, length, m.tokenizer, who);
+    const res = await sampleText({ ...m, latent: asLatent(latent, who), template: tpl, steps, seed }, ctx);
+    return { text: res.text, full_text: res.fullText, tokens: res.tokens };
+  },
+});
+
+async function withImageLatent<T>(
+  who: string,
+  vae: unknown,
+  image: unknown,
+  seed: number,
+  fn: (z: tf.Tensor4D) => Promise<T>,
+): Promise<T> {
+  const z = await encodeForText(who, vae, image, seed);
+  try {
+    return await fn(z);
+  } finally {
+    z.dispose();
+  }
+}
+
+export const Caption = defineNode({
+  type: 'Caption',
+  category: 'sampling/text',
+  description: `Describes an image: VAE posterior sample, then the masked sampler with every position masked. ${TEXT_SAMPLER_NOTE}`,
+  inputs: {
+    model: { type: 'DDIT_MODEL' },
+    text_encoder: { type: 'TEXT_ENCODER' },
+    tokenizer: { type: 'TOKENIZER' },
+    vae: { type: 'VAE' },
+    image: { type: 'IMAGE' },
+    length: { type: 'INT', default: 128, min: 1, max: 4096 },
+    steps: { type: 'INT', default: 64, min: 1, max: 4096 },
+    seed: SEED,
+  },
+  outputs: { text: { type: 'STRING' }, tokens: { type: 'TEXT_TOKENS' } },
+  async run({ model, text_encoder, tokenizer, vae, image, length, steps, seed }, ctx) {
+    const who = 'Caption';
+    const m = textModels(who, model, text_encoder, tokenizer);
+    const res = await withImageLatent(who, vae, image, seed, (latent) =>
+      sampleText({ ...m, latent, template: captionTemplate(length, m.tokenizer), steps, seed }, ctx),
+    );
+    return { text: res.text, tokens: res.tokens };
+  },
+});
+
+export const AnswerQuestion = defineNode({
+  type: 'AnswerQuestion',
+  displayName: 'Answer Question',
+  category: 'sampling/text',
+  description:
+    'Visual question answering by in-filling (spec §3.3): the prompt (prompt_format with {question}) is tokenised ' +
+    'and its trailing EOS dropped, as in instruction tuning; those tokens are fixed and everything after them up to ' +
+    'the length is the answer slot. The answer is cut at the first EOS. vizwiz adds the "unanswerable" hint. ' +
+    TEXT_SAMPLER_NOTE,
+  inputs: {
+    model: { type: 'DDIT_MODEL' },
+    text_encoder: { type: 'TEXT_ENCODER' },
+    tokenizer: { type: 'TOKENIZER' },
+    vae: { type: 'VAE' },
+    image: { type: 'IMAGE' },
+    question: { type: 'STRING', default: 'What is in the image?', multiline: true },
+    prompt_format: { type: 'STRING', default: VQA_PROMPT },
+    vizwiz: { type: 'BOOLEAN', default: false },
+    length: { type: 'INT', default: 128, min: 1, max: 4096 },
+    steps: { type: 'INT', default: 32, min: 1, max: 4096 },
+    seed: SEED,
+  },
+  outputs: { answer: { type: 'STRING' }, tokens: { type: 'TEXT_TOKENS' } },
+  async run(
+    { model, text_encoder, tokenizer, vae, image, question, prompt_format, vizwiz, length, steps, seed },
+    ctx,
+  ) {
+    const who = 'AnswerQuestion';
+    if (!prompt_format.includes('{question}')) {
+      throw new Error(`${who}: input 'prompt_format' must contain {question}`);
+    }
+    const m = textModels(who, model, text_encoder, tokenizer);
+    const tpl = vqaTemplate(vqaPromptText(question, prompt_format, vizwiz), length, m.tokenizer, who);
+    const res = await withImageLatent(who, vae, image, seed, (latent) =>
+      sampleText({ ...m, latent, template: tpl, steps, seed }, ctx),
+    );
+    return { answer: res.text, tokens: res.tokens };
+  },
+});

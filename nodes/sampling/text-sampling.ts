@@ -1,0 +1,110 @@
+/**
+ * Masked text sampling as the nodes run it: template → sampler → text, with a progress event and a
+ * `ddit.text_state` message per step so the editor can show the answer appearing.
+ */
+import type { NodeContext } from '../../server/engine/types';
+import { tf } from '../../server/runtime/tf';
+import type { DualModel, TextEncoderLike, TokenizerLike } from './interfaces';
+import { sampleMasked } from './masked-sampler';
+import { Rng } from './random';
+import { cutAtEos, type TextTemplate } from './templates';
+import { textProbabilities } from './text-model';
+
+/** TEXT_TOKENS socket value: the final tokens per batch item and the states of item 0 step by step. */
+export interface TextTokens {
+  tokens: number[][];
+  fixed: boolean[];
+  /** Item 0 after each step (index 0 = the start). */
+  states: number[][];
+  maskId: number;
+  eosId: number;
+  texts: string[];
+}
+
+export interface TextSampleResult {
+  /** The generated part: from the first position that started masked, cut at the first EOS. */
+  text: string;
+  /** The whole sequence, cut at the first EOS. */
+  fullText: string;
+  tokens: TextTokens;
+}
+
+export interface TextSampleRequest {
+  model: DualModel;
+  encoder: TextEncoderLike;
+  tokenizer: TokenizerLike;
+  /** Clean image latent z₀ [B,h,w,C]; one sequence per batch item. */
+  latent: tf.Tensor4D;
+  template: TextTemplate;
+  steps: number;
+  seed: number;
+}
+
+function pieceOf(tok: TokenizerLike, id: number, cache: Map<number, string>): string {
+  let s = cache.get(id);
+  if (s === undefined) {
+    s = tok.decode([id]);
+    cache.set(id, s);
+  }
+  return s;
+}
+
+/** Runs the sampler for every batch item; reports each step through ctx. */
+export async function sampleText(req: TextSampleRequest, ctx: NodeContext): Promise<TextSampleResult> {
+  const { tokenizer: tok, template } = req;
+  const batch = req.latent.shape[0];
+  const m = template.ids.length;
+  const ids = new Int32Array(batch * m);
+  const fixed: boolean[] = [];
+  for (let b = 0; b < batch; b++) {
+    ids.set(template.ids, b * m);
+    fixed.push(...template.fixed);
+  }
+  const pieces = new Map<number, string>();
+  const states: number[][] = [];
+  const res = await sampleMasked({
+    template: ids,
+    fixed,
+    maskId: tok.maskId,
+    steps: req.steps,
+    rng: new Rng(req.seed),
+    probabilities: (x) => textProbabilities(req.model, req.encoder, req.latent, x, batch, m, tok.maskId),
+    onStep: ({ step, steps, tokens }) => {
+      const first = Array.from(tokens.subarray(0, m));
+      states.push(first);
+      const masked = first.map((t) => t === tok.maskId);
+      const shown = first.map((t, i) => (masked[i] ? null : pieceOf(tok, t, pieces)));
+      ctx.send('ddit.text_state', {
+        tokens: first,
+        masked,
+        fixed: template.fixed,
+        pieces: shown,
+        step,
+        steps,
+        text: shown.map((p) => p ?? '_').join(' '),
+      });
+      if (step > 0) ctx.progress(step, steps);
+    },
+  });
+  const all: number[][] = [];
+  const texts: string[] = [];
+  const fulls: string[] = [];
+  for (let b = 0; b < batch; b++) {
+    const row = Array.from(res.tokens.subarray(b * m, (b + 1) * m));
+    all.push(row);
+    texts.push(tok.decode(cutAtEos(row.slice(template.firstMasked), tok.eosId)).trim());
+    fulls.push(tok.decode(cutAtEos(row, tok.eosId)).trim());
+  }
+  return {
+    text: texts.join('\n'),
+    fullText: fulls.join('\n'),
+    tokens: {
+      tokens: all,
+      fixed: template.fixed,
+      states,
+      maskId: tok.maskId,
+      eosId: tok.eosId,
+      texts,
+    },
+  };
+}

@@ -1,0 +1,532 @@
+/**
+ * Node definitions of the training pack. A training workflow runs as a loop (extra_data.loop =
+ * {iterations: N}); the loaders, data sets, batch streams and losses are cached across iterations and
+ * OptimizerStep (volatile) does one optimiser step per iteration, holding the live run in ctx.state.
+ * SaveCheckpoint and TrainingSample (volatile output nodes) act every N steps. Starting the workflow on
+ * a run folder that has a checkpoint continues that run exactly.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { defineNode } from '../../server/engine/define-node';
+import type { NodeContext } from '../../server/engine/types';
+import { tf } from '../../server/runtime/tf';
+import { CfgGuider } from '../sampling/cfg';
+import { noisedStart, sampleEuler } from '../sampling/euler';
+import { flowMatchSigmas } from '../sampling/flow-schedule';
+import { imageToPng } from '../sampling/preview';
+import { Rng } from '../sampling/random';
+import { captionTemplate } from '../sampling/templates';
+import { sampleText } from '../sampling/text-sampling';
+import { asImage, asTextEncoder, asTokenizer, asVae } from '../sampling/values';
+import { ADAMW_DEFAULTS, type AdamWConfig, NonFiniteError } from './adamw';
+import { BatchCursor } from './batches';
+import { captionIds, SFT_PROMPT } from './sequences';
+import { loadImageTextDataset, loadInstructionDataset, TrainingDataset } from './datasets';
+import type { EmaConfig } from './ema';
+import { FlowMatchingTerm, MaskedDiffusionTerm, type Objective } from './objective';
+import { TrainingSession } from './session';
+import { asTrainableDDiT, encodeSync } from './trainable';
+
+const SEED = { type: 'INT', default: 0, min: 0, max: 2 ** 53 - 1 } as const;
+
+function resolveInput(p: string, ctx: { folders: { input: string } }): string {
+  return path.isAbsolute(p) ? p : path.join(ctx.folders.input, p);
+}
+
+/** mtime and size of a file or of every entry of a folder: reruns the loader when the data changes. */
+function statFingerprint(p: string): string {
+  try {
+    const st = fs.statSync(p);
+    if (!st.isDirectory()) return `${st.mtimeMs}:${st.size}`;
+    return fs
+      .readdirSync(p)
+      .sort()
+      .map((f) => {
+        const s = fs.statSync(path.join(p, f));
+        return `${f}:${s.mtimeMs}:${s.size}`;
+      })
+      .join('|');
+  } catch {
+    return 'missing';
+  }
+}
+
+function asDataset(v: unknown, who: string, input = 'dataset'): TrainingDataset {
+  if (!(v instanceof TrainingDataset)) throw new Error(`${who}: input '${input}' must be a DATASET`);
+  return v;
+}
+
+function asCursor(v: unknown, who: string, input = 'batches'): BatchCursor {
+  if (!(v instanceof BatchCursor))
+    throw new Error(`${who}: input '${input}' must be BATCHES (from BatchIterator)`);
+  return v;
+}
+
+function asObjective(v: unknown, who: string, input: string): Objective {
+  const o = v as Objective | undefined;
+  if (!o || !Array.isArray(o.terms) || o.terms.length === 0)
+    throw new Error(`${who}: input '${input}' must be a LOSS`);
+  return o;
+}
+
+export const ImageTextDataset = defineNode({
+  type: 'ImageTextDataset',
+  displayName: 'Image–Text Dataset',
+  category: 'training/data',
+  description:
+    'Image–caption pairs: a folder of PNG images each with a same-name .txt caption (or a metadata.jsonl inside), ' +
+    'or a JSONL/JSON manifest of {"image", "caption"} records with paths relative to it. Relative paths start in ' +
+    'the input folder. Images are resized (shorter side, antialiased bicubic) and centre-cropped to the resolution.',
+  inputs: {
+    path: { type: 'STRING', default: 'dataset' },
+    resolution: { type: 'INT', default: 256, min: 8, max: 4096, step: 8 },
+  },
+  outputs: { dataset: { type: 'DATASET' } },
+  fingerprint: ({ path: p }, folders) => statFingerprint(resolveInput(p ?? '', { folders })),
+  run({ path: p, resolution }, ctx) {
+    return { dataset: loadImageTextDataset(resolveInput(p, ctx), resolution) };
+  },
+});
+
+export const InstructionDataset = defineNode({
+  type: 'InstructionDataset',
+  displayName: 'Instruction Dataset',
+  category: 'training/data',
+  description:
+    'Image–question–answer triples for instruction tuning from a JSONL/JSON manifest: {"image", "question", ' +
+    '"answer"} or LLaVA {"image", "conversations"} (first turn). question_suffix is appended to every question ' +
+    '(short-answer sets use "Answer the question using a single word or phrase.").',
+  inputs: {
+    path: { type: 'STRING', default: 'instructions.jsonl' },
+    resolution: { type: 'INT', default: 256, min: 8, max: 4096, step: 8 },
+    question_suffix: { type: 'STRING', default: '' },
+  },
+  outputs: { dataset: { type: 'DATASET' } },
+  fingerprint: ({ path: p }, folders) => statFingerprint(resolveInput(p ?? '', { folders })),
+  run({ path: p, resolution, question_suffix }, ctx) {
+    return { dataset: loadInstructionDataset(resolveInput(p, ctx), resolution, question_suffix) };
+  },
+});
+
+export const BatchIterator = defineNode({
+  type: 'BatchIterator',
+  displayName: 'Batch Iterator',
+  category: 'training/data',
+  description:
+    'A stream of batches over a data set: a seeded shuffle per epoch (or file order), epochs chained without ' +
+    'partial batches. The training step pulls from it (several micro-batches per step with gradient accumulation), ' +
+    'so it is not rerun per iteration; its epoch and position are saved in every checkpoint and restored on resume.',
+  inputs: {
+    dataset: { type: 'DATASET' },
+    batch_size: { type: 'INT', default: 8, min: 1, max: 4096 },
+    seed: SEED,
+    shuffle: { type: 'BOOLEAN', default: true },
+  },
+  outputs: { batches: { type: 'BATCHES' } },
+  run({ dataset, batch_size, seed, shuffle }) {
+    return { batches: new BatchCursor(asDataset(dataset, 'BatchIterator'), batch_size, seed, shuffle) };
+  },
+});
+
+export const FlowMatchingLoss = defineNode({
+  type: 'FlowMatchingLoss',
+  displayName: 'Flow-Matching Loss',
+  category: 'training/loss',
+  description:
+    'Image loss (spec §2.2): z₀ = VAE posterior sample; σ on the unshifted 1000-step grid from a logit-normal ' +
+    '(sigma_mean, sigma_std; spec 0 and 1), z_σ = (1−σ)z₀ + σε, τ = 1000σ, L = mean (z_σ − σ·v̂ − z₀)² (the ' +
+    'x₀-parameterised, σ²-weighted velocity loss). With probability cfg_dropout a caption is replaced by the ' +
+    'encoding of " " at the same length (for classifier-free guidance). The VAE and the text encoder stay frozen.',
+  inputs: {
+    batches: { type: 'BATCHES' },
+    vae: { type: 'VAE' },
+    tokenizer: { type: 'TOKENIZER' },
+    text_length: { type: 'INT', default: 256, min: 1, max: 4096 },
+    cfg_dropout: { type: 'FLOAT', default: 0.1, min: 0, max: 1, step: 0.01 },
+    sigma_mean: { type: 'FLOAT', default: 0, min: -5, max: 5, step: 0.1 },
+    sigma_std: { type: 'FLOAT', default: 1, min: 0.01, max: 5, step: 0.1 },
+  },
+  outputs: { loss: { type: 'LOSS' } },
+  run({ batches, vae, tokenizer, text_length, cfg_dropout, sigma_mean, sigma_std }) {
+    const who = 'FlowMatchingLoss';
+    const term = new FlowMatchingTerm(asVae(vae, who), asTokenizer(tokenizer, who), asCursor(batches, who), {
+      textLength: text_length,
+      cfgDropout: cfg_dropout,
+      sigmaMean: sigma_mean,
+      sigmaStd: sigma_std,
+    });
+    return { loss: { terms: [{ term, weight: 1 }] } satisfies Objective };
+  },
+});
+
+export const MaskedDiffusionLoss = defineNode({
+  type: 'MaskedDiffusionLoss',
+  displayName: 'Masked-Diffusion Loss',
+  category: 'training/loss',
+  description:
+    'Text loss (spec §2.3): log-linear schedule (η = 1e-3), one antithetic t per sequence, each maskable token ' +
+    'masked with probability (1−η)t, logits = f(z₀, τ=0, Enc(x_t)), SUBS, weight 1/t computed as σ′(t)/(e^σ−1), ' +
+    'summed and divided by B·M. On caption data every position (EOS padding included) can be masked; on ' +
+    'instruction data the prompt (prompt_format, trailing EOS dropped) is protected and not scored.',
+  inputs: {
+    batches: { type: 'BATCHES' },
+    vae: { type: 'VAE' },
+    tokenizer: { type: 'TOKENIZER' },
+    text_length: { type: 'INT', default: 256, min: 1, max: 4096 },
+    prompt_format: { type: 'STRING', default: SFT_PROMPT },
+  },
+  outputs: { loss: { type: 'LOSS' } },
+  run({ batches, vae, tokenizer, text_length, prompt_format }) {
+    const who = 'MaskedDiffusionLoss';
+    if (!prompt_format.includes('{question}'))
+      throw new Error(`${who}: input 'prompt_format' must contain {question}`);
+    const term = new MaskedDiffusionTerm(
+      asVae(vae, who),
+      asTokenizer(tokenizer, who),
+      asCursor(batches, who),
+      {
+        textLength: text_length,
+        promptFormat: prompt_format,
+        timeEps: 1e-3,
+      },
+    );
+    return { loss: { terms: [{ term, weight: 1 }] } satisfies Objective };
+  },
+});
+
+export const DualDiffusionLoss = defineNode({
+  type: 'DualDiffusionLoss',
+  displayName: 'Dual-Diffusion Loss',
+  category: 'training/loss',
+  description:
+    'L = L_img + λ·L_txt over two different batches (spec §2.1): λ = 0.2 in pretraining, 1.0 in instruction tuning.',
+  inputs: {
+    image_loss: { type: 'LOSS' },
+    text_loss: { type: 'LOSS' },
+    text_weight: { type: 'FLOAT', default: 0.2, min: 0, max: 100, step: 0.05 },
+  },
+  outputs: { loss: { type: 'LOSS' } },
+  run({ image_loss, text_loss, text_weight }) {
+    const who = 'DualDiffusionLoss';
+    const a = asObjective(image_loss, who, 'image_loss');
+    const b = asObjective(text_loss, who, 'text_loss');
+    return {
+      loss: {
+        terms: [...a.terms, ...b.terms.map((t) => ({ term: t.term, weight: t.weight * text_weight }))],
+      } satisfies Objective,
+    };
+  },
+});
+
+export const AdamW = defineNode({
+  type: 'AdamW',
+  category: 'training/optim',
+  description:
+    'AdamW settings (spec §2.4): decoupled weight decay on every trained parameter, lr_k = lr·min(1, k/warmup) with ' +
+    'k the steps already taken (the first step has lr 0), global gradient-norm clipping at clip_norm (0 = off). The ' +
+    "reference's lr 3e-5 suits fine-tuning a large model; a small model trained from scratch wants about 1e-3 " +
+    '(notes/shapes-recipe.md).',
+  inputs: {
+    lr: { type: 'FLOAT', default: 3e-5, min: 0, max: 1, step: 1e-5, round: 1e-7 },
+    beta1: { type: 'FLOAT', default: 0.9, min: 0, max: 0.9999, step: 0.001 },
+    beta2: { type: 'FLOAT', default: 0.999, min: 0, max: 0.99999, step: 0.0001 },
+    eps: { type: 'FLOAT', default: 1e-8, min: 1e-12, max: 1, step: 1e-8, round: 1e-12 },
+    weight_decay: { type: 'FLOAT', default: 0.01, min: 0, max: 1, step: 0.001 },
+    warmup_steps: { type: 'INT', default: 2000, min: 0, max: 1e7 },
+    clip_norm: { type: 'FLOAT', default: 2.0, min: 0, max: 1e6, step: 0.1 },
+  },
+  outputs: { optimizer: { type: 'OPTIMIZER' } },
+  run({ lr, beta1, beta2, eps, weight_decay, warmup_steps, clip_norm }) {
+    const optimizer: AdamWConfig = {
+      lr,
+      beta1,
+      beta2,
+      eps,
+      weightDecay: weight_decay,
+      warmupSteps: warmup_steps,
+      clipNorm: clip_norm,
+    };
+    return { optimizer };
+  },
+});
+
+export const EMA = defineNode({
+  type: 'EMA',
+  category: 'training/optim',
+  description:
+    'Exponential moving average of the trained weights: equal to them up to start_step, then e ← d·e + (1−d)·w ' +
+    'after every step. The reference hard-codes 0.9999; runs under ~10k steps do better with 0.99–0.995.',
+  inputs: {
+    decay: { type: 'FLOAT', default: 0.9999, min: 0, max: 1, step: 0.0001, round: 1e-6 },
+    start_step: { type: 'INT', default: 0, min: 0, max: 1e9 },
+  },
+  outputs: { ema: { type: 'EMA' } },
+  run({ decay, start_step }) {
+    const ema: EmaConfig = { decay, startStep: start_step };
+    return { ema };
+  },
+});
+
+const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+export function runDirFor(folders: { output: string }, runName: string, who: string): string {
+  if (!RUN_NAME.test(runName) || runName.includes('..')) {
+    throw new Error(`${who}: input 'run_name' must be a plain name (letters, digits, _ . -)`);
+  }
+  return path.join(folders.output, 'training', runName);
+}
+
+function asSession(v: unknown, who: string): TrainingSession {
+  if (!(v instanceof TrainingSession))
+    throw new Error(`${who}: input 'state' must be a TRAIN_STATE (from OptimizerStep)`);
+  return v;
+}
+
+function isLastIteration(ctx: NodeContext): boolean {
+  return ctx.loop.index === ctx.loop.total - 1;
+}
+
+const SESSION_KEY = 'session';
+
+export const OptimizerStep = defineNode({
+  type: 'OptimizerStep',
+  displayName: 'Optimizer Step',
+  category: 'training',
+  description:
+    'One optimiser step per loop iteration: pulls `accumulation` micro-batches from the loss, sums their gradients, ' +
+    'clips, applies AdamW and updates the EMA. Trains a copy of the D-DiT (all of it, both heads and null image ' +
+    'tokens); the VAE and the text encoder are frozen, except the mask-token row of the encoder input table when ' +
+    'train_mask_token_row is on. The run lives in output/training/<run_name>; when a checkpoint is there the run ' +
+    'resumes from it and follows the same trajectory. Sends ddit.train_metrics each step, stops the loop at ' +
+    'max_steps, and stops with an error on a non-finite loss (nothing is updated; the last checkpoint stays).',
+  output: true,
+  volatile: true,
+  inputs: {
+    model: { type: 'DDIT_MODEL' },
+    text_encoder: { type: 'TEXT_ENCODER' },
+    loss: { type: 'LOSS' },
+    optimizer: { type: 'OPTIMIZER' },
+    ema: { type: 'EMA', optional: true },
+    run_name: { type: 'STRING', default: 'ddit-run' },
+    max_steps: { type: 'INT', default: 1000, min: 1, max: 1e9 },
+    accumulation: { type: 'INT', default: 1, min: 1, max: 1024 },
+    train_mask_token_row: { type: 'BOOLEAN', default: false },
+    seed: SEED,
+  },
+  outputs: { state: { type: 'TRAIN_STATE' }, model: { type: 'DDIT_MODEL' } },
+  async run(inputs, ctx) {
+    const who = 'OptimizerStep';
+    let session = ctx.state.get(SESSION_KEY) as TrainingSession | undefined;
+    if (ctx.loop.index === 0 || !session || session.failed) {
+      session?.dispose();
+      ctx.state.delete(SESSION_KEY);
+      const encoder = asTextEncoder(inputs.text_encoder, who);
+      const model = asTrainableDDiT(inputs.model, who);
+      const objective = asObjective(inputs.loss, who, 'loss');
+      const tok = (objective.terms[0].term as unknown as { tokenizer?: { maskId: number } }).tokenizer;
+      const maskId = tok?.maskId ?? model.config.mask_token_id ?? -1;
+      if (model.config.mask_token_id !== undefined && tok && tok.maskId !== model.config.mask_token_id) {
+        throw new Error(
+          `${who}: the tokenizer's mask id ${tok.maskId} differs from the model's mask_token_id ${model.config.mask_token_id}`,
+        );
+      }
+      session = TrainingSession.open({
+        model,
+        encoder,
+        objective,
+        adamw: { ...ADAMW_DEFAULTS, ...(inputs.optimizer as AdamWConfig) },
+        ema: inputs.ema as EmaConfig | undefined,
+        runDir: runDirFor(ctx.folders, inputs.run_name, who),
+        accumulation: inputs.accumulation,
+        trainMaskRow: inputs.train_mask_token_row,
+        maskId,
+        seed: inputs.seed,
+      });
+      ctx.state.set(SESSION_KEY, session);
+      if (session.resumedFrom !== null)
+        ctx.log.info(`${who}: resuming ${inputs.run_name} at step ${session.resumedFrom}`);
+    }
+    const s = session;
+    s.watch(
+      ctx.signal,
+      (file) => ctx.log.info(`${who}: interrupted; saved step ${s.lastSavedStep} to ${file}`),
+      (e) => ctx.log.error(`${who}: could not save the interrupted run: ${e.message}`),
+    );
+    if (s.step >= inputs.max_steps) {
+      s.finished = true;
+      ctx.loop.stop(`${inputs.run_name} reached max_steps ${inputs.max_steps}`);
+      return { state: s, model: s.model };
+    }
+    let metrics;
+    try {
+      metrics = await s.trainStep();
+    } catch (e) {
+      if (e instanceof NonFiniteError) {
+        ctx.state.delete(SESSION_KEY);
+        const kept =
+          s.lastSavedStep !== null
+            ? `the last good checkpoint (step ${s.lastSavedStep}) is kept at ${s.checkpointFile}`
+            : 'no checkpoint had been saved yet';
+        s.dispose();
+        throw new Error(`${who}: training stopped at step ${s.step + 1}: ${e.message}; ${kept}`);
+      }
+      throw e;
+    }
+    ctx.send('ddit.train_metrics', { ...metrics, run: inputs.run_name, max_steps: inputs.max_steps });
+    ctx.progress(s.step, inputs.max_steps);
+    if (s.step >= inputs.max_steps) {
+      s.finished = true;
+      ctx.loop.stop(`${inputs.run_name} reached max_steps ${inputs.max_steps}`);
+    }
+    ctx.ui({
+      text: [
+        `step ${metrics.step}: loss ${metrics.loss.toFixed(4)}` +
+          (metrics.loss_img !== null ? ` img ${metrics.loss_img.toFixed(4)}` : '') +
+          (metrics.loss_txt !== null ? ` txt ${metrics.loss_txt.toFixed(4)}` : ''),
+      ],
+      metrics: [metrics],
+    });
+    return { state: s, model: s.model };
+  },
+});
+
+/** Whether the step just taken is the last one of this workflow execution. */
+function atEnd(s: TrainingSession, ctx: NodeContext): boolean {
+  return isLastIteration(ctx) || s.finished;
+}
+
+export const SaveCheckpoint = defineNode({
+  type: 'SaveCheckpoint',
+  displayName: 'Save Training Checkpoint',
+  category: 'training',
+  description:
+    'Saves the run every `every` steps and at the end of the loop: checkpoint.safetensors (live weights, EMA, ' +
+    'optimiser moments, step, random state and data positions; atomic temp file + rename) and, with export_model, ' +
+    "model.safetensors (EMA weights when there is an EMA, in the model loaders' layout). An interrupted run is " +
+    'saved at its last completed step by OptimizerStep itself.',
+  output: true,
+  volatile: true,
+  inputs: {
+    state: { type: 'TRAIN_STATE' },
+    every: { type: 'INT', default: 500, min: 1, max: 1e9 },
+    export_model: { type: 'BOOLEAN', default: true },
+  },
+  outputs: {},
+  run({ state, every, export_model }, ctx) {
+    const s = asSession(state, 'SaveCheckpoint');
+    const due = s.step > 0 && (s.step % every === 0 || atEnd(s, ctx));
+    if (!due || s.lastSavedStep === s.step) return {};
+    const file = s.saveCheckpoint();
+    const files = [file];
+    if (export_model) files.push(s.exportModel());
+    ctx.send('ddit.train_checkpoint', { step: s.step, files });
+    ctx.ui({ text: [`saved step ${s.step}`], files });
+    return {};
+  },
+});
+
+export const TrainingSample = defineNode({
+  type: 'TrainingSample',
+  displayName: 'Training Sample',
+  category: 'training',
+  description:
+    'Every `every` steps (and at the end of the loop) draws a sample image for `prompt` (Euler, shift 3, cfg with ' +
+    'the " " prompt) and a caption of `image` (or of the first training image) with the EMA weights when the run ' +
+    'has an EMA; saves the PNG under the run folder and sends ddit.train_sample.',
+  output: true,
+  volatile: true,
+  inputs: {
+    state: { type: 'TRAIN_STATE' },
+    vae: { type: 'VAE' },
+    tokenizer: { type: 'TOKENIZER' },
+    prompt: { type: 'STRING', default: 'a red circle', multiline: true },
+    image: { type: 'IMAGE', optional: true },
+    every: { type: 'INT', default: 500, min: 1, max: 1e9 },
+    text_length: { type: 'INT', default: 256, min: 1, max: 4096 },
+    latent_size: { type: 'INT', default: 32, min: 1, max: 1024 },
+    steps: { type: 'INT', default: 20, min: 1, max: 1000 },
+    cfg: { type: 'FLOAT', default: 4, min: 0, max: 30, step: 0.1 },
+    text_steps: { type: 'INT', default: 16, min: 1, max: 4096 },
+    seed: SEED,
+    use_ema: { type: 'BOOLEAN', default: true },
+  },
+  outputs: {},
+  async run(inputs, ctx) {
+    const who = 'TrainingSample';
+    const s = asSession(inputs.state, who);
+    if (!(s.step > 0 && (s.step % inputs.every === 0 || atEnd(s, ctx)))) return {};
+    const vae = asVae(inputs.vae, who);
+    const tok = asTokenizer(inputs.tokenizer, who);
+    const model = inputs.use_ema ? s.emaModel() : s.model;
+    const m = inputs.text_length;
+    const encode = (text: string): tf.Tensor3D => {
+      const ids = tf.tensor2d(captionIds(tok, text, m), [1, m], 'int32');
+      try {
+        return encodeSync(s.encoder, ids, who);
+      } finally {
+        ids.dispose();
+      }
+    };
+    const pos = encode(inputs.prompt);
+    const neg = encode(' ');
+    const channels = (model.config as { in_channels?: number }).in_channels ?? 16;
+    const size = inputs.latent_size;
+    const empty = tf.zeros([1, size, size, channels]) as tf.Tensor4D;
+    const start = noisedStart(empty, 1, new Rng(inputs.seed));
+    const guider = new CfgGuider(model, { embeds: pos }, { embeds: neg }, inputs.cfg, who);
+    let png: Uint8Array;
+    try {
+      const z = await sampleEuler(guider, flowMatchSigmas(inputs.steps, 3), start);
+      const img = await vae.decode(z);
+      z.dispose();
+      png = await imageToPng(img);
+      img.dispose();
+    } finally {
+      tf.dispose([pos, neg, empty, start]);
+    }
+    const dir = path.join(path.dirname(s.checkpointFile), 'samples');
+    fs.mkdirSync(dir, { recursive: true });
+    const filename = `step_${String(s.step).padStart(7, '0')}.png`;
+    fs.writeFileSync(path.join(dir, filename), png);
+    const subfolder = path.relative(ctx.folders.output, dir);
+    const ref = { filename, subfolder, type: 'output' as const };
+
+    let image: tf.Tensor4D;
+    let ownImage = false;
+    if (inputs.image !== undefined) image = asImage(inputs.image, who);
+    else {
+      const ds = s.cursors[0].dataset;
+      const r = ds.resolution;
+      image = tf.tensor4d(ds.image(0), [1, r, r, 3]);
+      ownImage = true;
+    }
+    let caption = '';
+    try {
+      if (typeof vae.encode !== 'function') throw new Error(`${who}: input 'vae' cannot encode images`);
+      const z0 = await vae.encode(image, { sample: true, seed: inputs.seed });
+      try {
+        const quiet: NodeContext = { ...ctx, send: () => {}, progress: () => {} };
+        const res = await sampleText(
+          {
+            model,
+            encoder: s.encoder,
+            tokenizer: tok,
+            latent: z0,
+            template: captionTemplate(m, tok),
+            steps: inputs.text_steps,
+            seed: inputs.seed,
+          },
+          quiet,
+        );
+        caption = res.text;
+      } finally {
+        z0.dispose();
+      }
+    } finally {
+      if (ownImage) image.dispose();
+    }
+    ctx.send('ddit.train_sample', { step: s.step, prompt: inputs.prompt, image: ref, caption });
+    ctx.ui({ images: [ref], text: [caption] });
+    return {};
+  },
+});

@@ -1,0 +1,214 @@
+/**
+ * Loss terms as the training step uses them. A term owns its data stream and frozen helpers (VAE,
+ * tokenizer); per micro-batch it first prepares everything that needs no gradient, drawing its random
+ * numbers from the run's generator in a fixed order, then computes its loss inside the gradient scope
+ * with the live (trained) models.
+ */
+import { tf } from '../../server/runtime/tf';
+import { drawTrainingSigmas } from '../sampling/flow-schedule';
+import type { TextEncoderLike, TokenizerLike, VaeLike } from '../sampling/interfaces';
+import { drawAntitheticTimes, TRAIN_TIME_EPS } from '../sampling/masked-schedule';
+import type { Rng } from '../sampling/random';
+import type { BatchCursor } from './batches';
+import type { TrainingDataset } from './datasets';
+import { applyCfgDropout, corruptTokens, flowMatchingLoss, maskedDiffusionLoss } from './losses';
+import { captionBatch, captionIds, instructionBatch, SFT_PROMPT, type TokenBatch } from './sequences';
+import { encodeSync, type TrainableDDiT } from './trainable';
+
+export interface LiveModels {
+  model: TrainableDDiT;
+  /** The text encoder in use: a live copy when its mask-token row trains, else the frozen one. */
+  encoder: TextEncoderLike;
+}
+
+export interface PreparedTerm {
+  /** Computes the term's loss (a scalar owned by the caller); called inside the gradient scope. */
+  loss(live: LiveModels): tf.Scalar;
+  samples: number;
+  dispose(): void;
+}
+
+export interface LossTerm {
+  /** Metric name: 'img' or 'txt'. */
+  readonly key: string;
+  readonly cursor: BatchCursor;
+  prepare(rng: Rng, live: LiveModels): Promise<PreparedTerm>;
+}
+
+/** The LOSS socket value: weighted terms summed per micro-batch. */
+export interface Objective {
+  readonly terms: ReadonlyArray<{ term: LossTerm; weight: number }>;
+}
+
+/** [B,R,R,3] pixels of a batch of records. */
+function imageBatch(dataset: TrainingDataset, indices: number[]): tf.Tensor4D {
+  const r = dataset.resolution;
+  const data = new Float32Array(indices.length * r * r * 3);
+  indices.forEach((i, b) => data.set(dataset.image(i), b * r * r * 3));
+  return tf.tensor4d(data, [indices.length, r, r, 3]);
+}
+
+/** z₀ = a posterior sample of the frozen VAE (spec §2.2 step 1), seeded from the run's generator. */
+async function encodeImages(
+  vae: VaeLike,
+  dataset: TrainingDataset,
+  indices: number[],
+  rng: Rng,
+  who: string,
+) {
+  if (typeof vae.encode !== 'function') throw new Error(`${who}: input 'vae' cannot encode images`);
+  const seed = rng.nextUint32();
+  const images = imageBatch(dataset, indices);
+  try {
+    return await vae.encode(images, { sample: true, seed });
+  } finally {
+    images.dispose();
+  }
+}
+
+function idsTensor(b: TokenBatch): tf.Tensor2D {
+  return tf.tensor2d(b.ids, [b.batch, b.length], 'int32');
+}
+
+export interface FlowTermOptions {
+  textLength: number;
+  cfgDropout: number;
+  sigmaMean: number;
+  sigmaStd: number;
+}
+
+/** L_img (spec §2.2) over image–caption batches. */
+export class FlowMatchingTerm implements LossTerm {
+  readonly key = 'img';
+  private readonly nulls = new WeakMap<object, tf.Tensor3D>();
+
+  constructor(
+    readonly vae: VaeLike,
+    readonly tokenizer: TokenizerLike,
+    readonly cursor: BatchCursor,
+    readonly opts: FlowTermOptions,
+  ) {
+    if (cursor.dataset.kind !== 'image-text') {
+      throw new Error("FlowMatchingLoss: input 'batches' must come from an ImageTextDataset (captions)");
+    }
+  }
+
+  /** E_null = Enc(tokenise(" ")) at the captions' M: EOS then EOS padding (spec §2.2 step 3). */
+  private nullEmbedding(encoder: TextEncoderLike): tf.Tensor3D {
+    let e = this.nulls.get(encoder);
+    if (!e || e.isDisposed) {
+      const ids = tf.tensor2d(
+        captionIds(this.tokenizer, ' ', this.opts.textLength),
+        [1, this.opts.textLength],
+        'int32',
+      );
+      e = tf.keep(encodeSync(encoder, ids, 'FlowMatchingLoss'));
+      ids.dispose();
+      this.nulls.set(encoder, e);
+    }
+    return e;
+  }
+
+  async prepare(rng: Rng, live: LiveModels): Promise<PreparedTerm> {
+    const who = 'FlowMatchingLoss';
+    const batch = this.cursor.next();
+    const records = batch.records as Array<{ caption: string }>;
+    const b = records.length;
+    const z0 = (await encodeImages(this.vae, this.cursor.dataset, batch.indices, rng, who)) as tf.Tensor4D;
+    const drop = Array.from({ length: b }, () => rng.uniform() < this.opts.cfgDropout);
+    const sigmas = drawTrainingSigmas(rng, b, this.opts.sigmaMean, this.opts.sigmaStd);
+    const noise = tf.tensor(rng.normals(z0.size), z0.shape, 'float32') as tf.Tensor4D;
+    const tokens = captionBatch(
+      this.tokenizer,
+      records.map((r) => r.caption),
+      this.opts.textLength,
+    );
+    const ids = idsTensor(tokens);
+    const enc = encodeSync(live.encoder, ids, who);
+    const cond = applyCfgDropout(enc, this.nullEmbedding(live.encoder), drop);
+    tf.dispose([ids, enc]);
+    return {
+      samples: b,
+      loss: (l) =>
+        flowMatchingLoss(
+          (z, tau, e) => {
+            const out = l.model.forward(z, tau, e, { text: false });
+            if (!out.velocity) throw new Error(`${who}: the model returned no velocity`);
+            return out.velocity;
+          },
+          z0,
+          noise,
+          cond,
+          sigmas,
+        ),
+      dispose: () => tf.dispose([z0, noise, cond]),
+    };
+  }
+}
+
+export interface MaskedTermOptions {
+  textLength: number;
+  promptFormat: string;
+  timeEps: number;
+}
+
+export const MASKED_TERM_DEFAULTS: MaskedTermOptions = {
+  textLength: 128,
+  promptFormat: SFT_PROMPT,
+  timeEps: TRAIN_TIME_EPS,
+};
+
+/**
+ * L_txt (spec §2.3) over caption batches (every position maskable) or instruction batches (the prompt
+ * is protected and not scored).
+ */
+export class MaskedDiffusionTerm implements LossTerm {
+  readonly key = 'txt';
+
+  constructor(
+    readonly vae: VaeLike,
+    readonly tokenizer: TokenizerLike,
+    readonly cursor: BatchCursor,
+    readonly opts: MaskedTermOptions,
+  ) {}
+
+  async prepare(rng: Rng): Promise<PreparedTerm> {
+    const who = 'MaskedDiffusionLoss';
+    const batch = this.cursor.next();
+    const m = this.opts.textLength;
+    const tok = this.tokenizer;
+    const tokens =
+      this.cursor.dataset.kind === 'instruction'
+        ? instructionBatch(
+            tok,
+            batch.records as Array<{ question: string; answer: string }>,
+            m,
+            this.opts.promptFormat,
+          )
+        : captionBatch(
+            tok,
+            (batch.records as Array<{ caption: string }>).map((r) => r.caption),
+            m,
+          );
+    const z0 = (await encodeImages(this.vae, this.cursor.dataset, batch.indices, rng, who)) as tf.Tensor4D;
+    const times = drawAntitheticTimes(rng, tokens.batch, this.opts.timeEps);
+    const xt = corruptTokens(tokens.ids, tokens.condMask, times, m, tok.maskId, rng);
+    const x0T = idsTensor(tokens);
+    const xtT = tf.tensor2d(xt, [tokens.batch, m], 'int32');
+    const labelMask =
+      this.cursor.dataset.kind === 'instruction'
+        ? tf.tensor2d(Float32Array.from(tokens.condMask), [tokens.batch, m])
+        : undefined;
+    return {
+      samples: tokens.batch,
+      loss: (l) =>
+        tf.tidy(() => {
+          const enc = encodeSync(l.encoder, xtT, who);
+          const out = l.model.forward(z0, 0, enc, { image: false });
+          if (!out.logits) throw new Error(`${who}: the model returned no text logits`);
+          return maskedDiffusionLoss(out.logits, x0T, xtT, times, tok.maskId, labelMask);
+        }),
+      dispose: () => tf.dispose([z0, x0T, xtT, ...(labelMask ? [labelMask] : [])]),
+    };
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Token sequences for training (spec §4): captions padded with EOS (truncation keeps the EOS), and
+ * instruction sequences prompt-without-EOS ++ answer-with-EOS whose prompt part is protected.
+ */
+import type { TokenizerLike } from '../sampling/interfaces';
+
+export interface TokenBatch {
+  /** [B·M] ids. */
+  ids: Int32Array;
+  /** [B·M] 1 where a position may be masked (and is scored), 0 on a protected prompt. */
+  condMask: Uint8Array;
+  batch: number;
+  length: number;
+}
+
+/** tok(text) padded to M with EOS; a longer sequence is cut to M − 1 tokens plus EOS. */
+export function captionIds(tok: TokenizerLike, text: string, length: number): number[] {
+  let ids = tok.encode(text);
+  if (ids.length === 0 || ids[ids.length - 1] !== tok.eosId) ids = [...ids, tok.eosId];
+  if (ids.length > length) ids = [...ids.slice(0, length - 1), tok.eosId];
+  while (ids.length < length) ids.push(tok.eosId);
+  return ids;
+}
+
+/** The SFT prompt format (spec §4, default non-"reverse" order). */
+export const SFT_PROMPT = 'Q: {question} A: ';
+
+/**
+ * tok(prompt)[:-1] ++ tok(answer), truncated to M and padded with EOS; label/cond mask 0 on the
+ * prompt and 1 on the answer, its EOS and the padding.
+ */
+export function instructionIds(
+  tok: TokenizerLike,
+  question: string,
+  answer: string,
+  length: number,
+  format = SFT_PROMPT,
+): { ids: number[]; condMask: number[] } {
+  let prompt = tok.encode(format.split('{question}').join(question));
+  if (prompt.length && prompt[prompt.length - 1] === tok.eosId) prompt = prompt.slice(0, -1);
+  const ans = tok.encode(answer);
+  const ids = [...prompt, ...ans].slice(0, length);
+  const condMask = ids.map((_, i) => (i < prompt.length ? 0 : 1));
+  while (ids.length < length) {
+    ids.push(tok.eosId);
+    condMask.push(1);
+  }
+  return { ids, condMask };
+}
+
+export function captionBatch(tok: TokenizerLike, captions: string[], length: number): TokenBatch {
+  const ids = new Int32Array(captions.length * length);
+  captions.forEach((c, b) => ids.set(captionIds(tok, c, length), b * length));
+  return { ids, condMask: new Uint8Array(ids.length).fill(1), batch: captions.length, length };
+}
+
+export function instructionBatch(
+  tok: TokenizerLike,
+  pairs: Array<{ question: string; answer: string }>,
+  length: number,
+  format = SFT_PROMPT,
+): TokenBatch {
+  const ids = new Int32Array(pairs.length * length);
+  const condMask = new Uint8Array(pairs.length * length);
+  pairs.forEach((p, b) => {
+    const s = instructionIds(tok, p.question, p.answer, length, format);
+    ids.set(s.ids, b * length);
+    condMask.set(s.condMask, b * length);
+  });
+  return { ids, condMask, batch: pairs.length, length };
+}
