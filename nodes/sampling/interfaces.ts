@@ -63,8 +63,8 @@ export interface LatentRgb {
 }
 
 export interface EncodeOptions {
-  /** Draw from the posterior (as captioning and training do) instead of taking its mean. */
-  sample?: boolean;
+  /** 'sample' draws from the posterior with a seeded ε (as captioning and training do); 'mean' takes its mean. */
+  mode?: 'sample' | 'mean';
   seed?: number;
 }
 

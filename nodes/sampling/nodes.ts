@@ -130,7 +130,7 @@ async function encodeForText(who: string, vae: unknown, image: unknown, seed: nu
   const v = asVae(vae, who);
   if (typeof v.encode !== 'function') throw new Error(`${who}: input 'vae' cannot encode images`);
   // The reference captions a posterior sample, not the mean (spec §3.2).
-  return v.encode(asImage(image, who), { sample: true, seed });
+  return v.encode(asImage(image, who), { mode: 'sample', seed });
 }
 
 const TEXT_SAMPLER_NOTE =

@@ -503,7 +503,7 @@ export const TrainingSample = defineNode({
     let caption = '';
     try {
       if (typeof vae.encode !== 'function') throw new Error(`${who}: input 'vae' cannot encode images`);
-      const z0 = await vae.encode(image, { sample: true, seed: inputs.seed });
+      const z0 = await vae.encode(image, { mode: 'sample', seed: inputs.seed });
       try {
         const quiet: NodeContext = { ...ctx, send: () => {}, progress: () => {} };
         const res = await sampleText(

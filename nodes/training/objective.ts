@@ -60,7 +60,7 @@ async function encodeImages(
   const seed = rng.nextUint32();
   const images = imageBatch(dataset, indices);
   try {
-    return await vae.encode(images, { sample: true, seed });
+    return await vae.encode(images, { mode: 'sample', seed });
   } finally {
     images.dispose();
   }
