@@ -3,7 +3,6 @@
  * text sampling (captioning, question answering, free-form in-filling).
  */
 import { defineNode } from '../../server/engine/define-node';
-import type { NodeContext } from '../../server/engine/types';
 import { tf } from '../../server/runtime/tf';
 import { CfgGuider } from './cfg';
 import { noisedStart, sampleEuler } from './euler';
