@@ -4,28 +4,29 @@
  * sees exactly the batches an uninterrupted run would have seen.
  */
 import { Rng } from '../sampling/random';
-import type { DatasetKind, RecordOf, TrainingDataset } from './datasets';
+import { type DataItem, type DatasetLike, datasetKey, datasetTask } from './datasets';
 
 export interface CursorState {
   epoch: number;
   position: number;
 }
 
-export interface Batch<K extends DatasetKind = DatasetKind> {
+export interface Batch {
   indices: number[];
-  records: RecordOf<K>[];
-  /** Epoch of the batch's first record. */
+  /** Items read with draw = their epoch, so a data set that redraws texts per epoch can do so. */
+  items: DataItem[];
+  /** Epoch of the batch's first item. */
   epoch: number;
 }
 
-export class BatchCursor<K extends DatasetKind = DatasetKind> {
+export class BatchCursor {
   private epoch = 0;
   private position = 0;
   private orderEpoch = -1;
   private order: number[] = [];
 
   constructor(
-    readonly dataset: TrainingDataset<K>,
+    readonly dataset: DatasetLike,
     readonly batchSize: number,
     readonly seed: number,
     readonly shuffle: boolean,
@@ -36,7 +37,8 @@ export class BatchCursor<K extends DatasetKind = DatasetKind> {
 
   /** What a checkpoint stores to recognise this stream on resume. */
   get key(): string {
-    return `${this.dataset.kind}:${this.dataset.fingerprint}:b${this.batchSize}:s${this.seed}:${this.shuffle ? 'shuffle' : 'ordered'}`;
+    const ds = this.dataset;
+    return `${datasetTask(ds)}:${datasetKey(ds)}:b${this.batchSize}:s${this.seed}:${this.shuffle ? 'shuffle' : 'ordered'}`;
   }
 
   private orderFor(epoch: number): number[] {
@@ -50,19 +52,21 @@ export class BatchCursor<K extends DatasetKind = DatasetKind> {
     return this.order;
   }
 
-  next(): Batch<K> {
+  next(): Batch {
     const indices: number[] = [];
+    const items: DataItem[] = [];
     const epoch = this.epoch;
     while (indices.length < this.batchSize) {
       const order = this.orderFor(this.epoch);
       indices.push(order[this.position]);
+      items.push(this.dataset.get(order[this.position], this.epoch));
       this.position++;
       if (this.position >= order.length) {
         this.position = 0;
         this.epoch++;
       }
     }
-    return { indices, records: indices.map((i) => this.dataset.records[i]), epoch };
+    return { indices, items, epoch };
   }
 
   getState(): CursorState {

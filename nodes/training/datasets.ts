@@ -20,7 +20,58 @@ export interface InstructionRecord {
 export type DatasetKind = 'image-text' | 'instruction';
 export type RecordOf<K extends DatasetKind> = K extends 'image-text' ? ImageTextRecord : InstructionRecord;
 
-export class TrainingDataset<K extends DatasetKind = DatasetKind> {
+/**
+ * One training item as every DATASET hands it out (this pack's data sets and the shapes pack's
+ * ShapesDataset): RGB pixels H×W×3 in [0, 1] plus either a caption or a question and its answer.
+ * `prompt`, when given, is the instruction prompt itself (its answer follows it).
+ */
+export interface DataItem {
+  image: Float32Array;
+  width: number;
+  height: number;
+  caption?: string;
+  question?: string;
+  answer?: string;
+  prompt?: string;
+}
+
+/** The DATASET socket: random access by index; `draw` may pick another text for the same image (per epoch). */
+export interface DatasetLike {
+  readonly size: number;
+  readonly resolution: number;
+  get(i: number, draw?: number): DataItem;
+  /** 'caption' or 'instruction' (ShapesDataset); this pack's data sets say it through `kind`. */
+  readonly task?: string;
+  readonly kind?: string;
+  readonly fingerprint?: string;
+  readonly seed?: number;
+}
+
+export type DatasetTask = 'caption' | 'instruction';
+
+export function datasetTask(ds: DatasetLike): DatasetTask {
+  if (ds.kind === 'instruction' || ds.task === 'instruction') return 'instruction';
+  return 'caption';
+}
+
+/** What identifies a data set's items, for checkpoints: its own fingerprint, or its defining settings. */
+export function datasetKey(ds: DatasetLike): string {
+  if (ds.fingerprint) return ds.fingerprint;
+  return JSON.stringify({
+    kind: ds.kind,
+    task: ds.task,
+    seed: ds.seed,
+    size: ds.size,
+    resolution: ds.resolution,
+  });
+}
+
+export function isDataset(v: unknown): v is DatasetLike {
+  const d = v as DatasetLike;
+  return typeof v === 'object' && v !== null && typeof d.get === 'function' && Number.isInteger(d.size);
+}
+
+export class TrainingDataset<K extends DatasetKind = DatasetKind> implements DatasetLike {
   private readonly cache = new Map<number, Float32Array>();
   /** Identifies the records and preprocessing (checkpoints check it before restoring a data position). */
   readonly fingerprint: string;
@@ -40,6 +91,11 @@ export class TrainingDataset<K extends DatasetKind = DatasetKind> {
 
   get size(): number {
     return this.records.length;
+  }
+
+  get(i: number): DataItem {
+    const r = this.resolution;
+    return { ...this.records[i], image: this.image(i), width: r, height: r };
   }
 
   /** Pixels of record i: [R·R·3] RGB in [0, 1], resized and centre-cropped. */

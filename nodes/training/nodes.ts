@@ -21,7 +21,7 @@ import { asImage, asTextEncoder, asTokenizer, asVae } from '../sampling/values';
 import { ADAMW_DEFAULTS, type AdamWConfig, NonFiniteError } from './adamw';
 import { BatchCursor } from './batches';
 import { captionIds, SFT_PROMPT } from './sequences';
-import { loadImageTextDataset, loadInstructionDataset, TrainingDataset } from './datasets';
+import { type DatasetLike, isDataset, loadImageTextDataset, loadInstructionDataset } from './datasets';
 import type { EmaConfig } from './ema';
 import { FlowMatchingTerm, MaskedDiffusionTerm, type Objective } from './objective';
 import { TrainingSession } from './session';
@@ -51,8 +51,8 @@ function statFingerprint(p: string): string {
   }
 }
 
-function asDataset(v: unknown, who: string, input = 'dataset'): TrainingDataset {
-  if (!(v instanceof TrainingDataset)) throw new Error(`${who}: input '${input}' must be a DATASET`);
+function asDataset(v: unknown, who: string, input = 'dataset'): DatasetLike {
+  if (!isDataset(v)) throw new Error(`${who}: input '${input}' must be a DATASET`);
   return v;
 }
 
@@ -495,9 +495,8 @@ export const TrainingSample = defineNode({
     let ownImage = false;
     if (inputs.image !== undefined) image = asImage(inputs.image, who);
     else {
-      const ds = s.cursors[0].dataset;
-      const r = ds.resolution;
-      image = tf.tensor4d(ds.image(0), [1, r, r, 3]);
+      const it = s.cursors[0].dataset.get(0);
+      image = tf.tensor4d(it.image, [1, it.height, it.width, 3]);
       ownImage = true;
     }
     let caption = '';

@@ -10,7 +10,7 @@ import type { TextEncoderLike, TokenizerLike, VaeLike } from '../sampling/interf
 import { drawAntitheticTimes, TRAIN_TIME_EPS } from '../sampling/masked-schedule';
 import type { Rng } from '../sampling/random';
 import type { BatchCursor } from './batches';
-import type { TrainingDataset } from './datasets';
+import { type DataItem, datasetTask } from './datasets';
 import { applyCfgDropout, corruptTokens, flowMatchingLoss, maskedDiffusionLoss } from './losses';
 import { captionBatch, captionIds, instructionBatch, SFT_PROMPT, type TokenBatch } from './sequences';
 import { encodeSync, type TrainableDDiT } from './trainable';
@@ -40,25 +40,26 @@ export interface Objective {
   readonly terms: ReadonlyArray<{ term: LossTerm; weight: number }>;
 }
 
-/** [B,R,R,3] pixels of a batch of records. */
-function imageBatch(dataset: TrainingDataset, indices: number[]): tf.Tensor4D {
-  const r = dataset.resolution;
-  const data = new Float32Array(indices.length * r * r * 3);
-  indices.forEach((i, b) => data.set(dataset.image(i), b * r * r * 3));
-  return tf.tensor4d(data, [indices.length, r, r, 3]);
+/** [B,H,W,3] pixels of a batch of items (all the same size). */
+function imageBatch(items: DataItem[], who: string): tf.Tensor4D {
+  const { width: w, height: h } = items[0];
+  const data = new Float32Array(items.length * h * w * 3);
+  items.forEach((it, b) => {
+    if (it.width !== w || it.height !== h || it.image.length !== h * w * 3) {
+      throw new Error(
+        `${who}: the images of one batch must share one size (${w}×${h}, got ${it.width}×${it.height})`,
+      );
+    }
+    data.set(it.image, b * h * w * 3);
+  });
+  return tf.tensor4d(data, [items.length, h, w, 3]);
 }
 
 /** z₀ = a posterior sample of the frozen VAE (spec §2.2 step 1), seeded from the run's generator. */
-async function encodeImages(
-  vae: VaeLike,
-  dataset: TrainingDataset,
-  indices: number[],
-  rng: Rng,
-  who: string,
-) {
+async function encodeImages(vae: VaeLike, items: DataItem[], rng: Rng, who: string) {
   if (typeof vae.encode !== 'function') throw new Error(`${who}: input 'vae' cannot encode images`);
   const seed = rng.nextUint32();
-  const images = imageBatch(dataset, indices);
+  const images = imageBatch(items, who);
   try {
     return await vae.encode(images, { mode: 'sample', seed });
   } finally {
@@ -111,16 +112,15 @@ export class FlowMatchingTerm implements LossTerm {
 
   async prepare(rng: Rng, live: LiveModels): Promise<PreparedTerm> {
     const who = 'FlowMatchingLoss';
-    const batch = this.cursor.next();
-    const records = batch.records as Array<{ caption: string }>;
-    const b = records.length;
-    const z0 = (await encodeImages(this.vae, this.cursor.dataset, batch.indices, rng, who)) as tf.Tensor4D;
+    const { items } = this.cursor.next();
+    const b = items.length;
+    const z0 = (await encodeImages(this.vae, items, rng, who)) as tf.Tensor4D;
     const drop = Array.from({ length: b }, () => rng.uniform() < this.opts.cfgDropout);
     const sigmas = drawTrainingSigmas(rng, b, this.opts.sigmaMean, this.opts.sigmaStd);
     const noise = tf.tensor(rng.normals(z0.size), z0.shape, 'float32') as tf.Tensor4D;
     const tokens = captionBatch(
       this.tokenizer,
-      records.map((r) => r.caption),
+      items.map((r) => r.caption ?? ''),
       this.opts.textLength,
     );
     const ids = idsTensor(tokens);
@@ -174,31 +174,25 @@ export class MaskedDiffusionTerm implements LossTerm {
 
   async prepare(rng: Rng): Promise<PreparedTerm> {
     const who = 'MaskedDiffusionLoss';
-    const batch = this.cursor.next();
+    const { items } = this.cursor.next();
     const m = this.opts.textLength;
     const tok = this.tokenizer;
-    const tokens =
-      this.cursor.dataset.kind === 'instruction'
-        ? instructionBatch(
-            tok,
-            batch.records as Array<{ question: string; answer: string }>,
-            m,
-            this.opts.promptFormat,
-          )
-        : captionBatch(
-            tok,
-            (batch.records as Array<{ caption: string }>).map((r) => r.caption),
-            m,
-          );
-    const z0 = (await encodeImages(this.vae, this.cursor.dataset, batch.indices, rng, who)) as tf.Tensor4D;
+    const instruction = datasetTask(this.cursor.dataset) === 'instruction';
+    const tokens = instruction
+      ? instructionBatch(tok, items, m, this.opts.promptFormat)
+      : captionBatch(
+          tok,
+          items.map((r) => r.caption ?? ''),
+          m,
+        );
+    const z0 = (await encodeImages(this.vae, items, rng, who)) as tf.Tensor4D;
     const times = drawAntitheticTimes(rng, tokens.batch, this.opts.timeEps);
     const xt = corruptTokens(tokens.ids, tokens.condMask, times, m, tok.maskId, rng);
     const x0T = idsTensor(tokens);
     const xtT = tf.tensor2d(xt, [tokens.batch, m], 'int32');
-    const labelMask =
-      this.cursor.dataset.kind === 'instruction'
-        ? tf.tensor2d(Float32Array.from(tokens.condMask), [tokens.batch, m])
-        : undefined;
+    const labelMask = instruction
+      ? tf.tensor2d(Float32Array.from(tokens.condMask), [tokens.batch, m])
+      : undefined;
     return {
       samples: tokens.batch,
       loss: (l) =>

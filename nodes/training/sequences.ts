@@ -27,7 +27,8 @@ export const SFT_PROMPT = 'Q: {question} A: ';
 
 /**
  * tok(prompt)[:-1] ++ tok(answer), truncated to M and padded with EOS; label/cond mask 0 on the
- * prompt and 1 on the answer, its EOS and the padding.
+ * prompt and 1 on the answer, its EOS and the padding. The prompt is `format` with {question}
+ * replaced, unless the item brings its own prompt text.
  */
 export function instructionIds(
   tok: TokenizerLike,
@@ -35,8 +36,9 @@ export function instructionIds(
   answer: string,
   length: number,
   format = SFT_PROMPT,
+  promptText?: string,
 ): { ids: number[]; condMask: number[] } {
-  let prompt = tok.encode(format.split('{question}').join(question));
+  let prompt = tok.encode(promptText ?? format.split('{question}').join(question));
   if (prompt.length && prompt[prompt.length - 1] === tok.eosId) prompt = prompt.slice(0, -1);
   const ans = tok.encode(answer);
   const ids = [...prompt, ...ans].slice(0, length);
@@ -56,14 +58,17 @@ export function captionBatch(tok: TokenizerLike, captions: string[], length: num
 
 export function instructionBatch(
   tok: TokenizerLike,
-  pairs: Array<{ question: string; answer: string }>,
+  pairs: Array<{ question?: string; answer?: string; prompt?: string }>,
   length: number,
   format = SFT_PROMPT,
 ): TokenBatch {
   const ids = new Int32Array(pairs.length * length);
   const condMask = new Uint8Array(pairs.length * length);
   pairs.forEach((p, b) => {
-    const s = instructionIds(tok, p.question, p.answer, length, format);
+    if (p.answer === undefined || (p.question === undefined && p.prompt === undefined)) {
+      throw new Error('instruction data: every item needs a question (or prompt) and an answer');
+    }
+    const s = instructionIds(tok, p.question ?? '', p.answer, length, format, p.prompt);
     ids.set(s.ids, b * length);
     condMask.set(s.condMask, b * length);
   });

@@ -95,6 +95,7 @@ describe('data sets', () => {
     fs.writeFileSync(path.join(dir, 'b.txt'), 'a red square');
     const ds = loadImageTextDataset(dir, 4);
     expect(ds.records.map((r) => r.caption)).toEqual(['a blue square', 'a red square']);
+    expect(ds.get(0).caption).toBe('a blue square');
     const px = ds.image(1);
     expect(px.length).toBe(48);
     expect(px[0]).toBeCloseTo(1, 5);
@@ -213,5 +214,32 @@ describe('training sequences (spec §4)', () => {
     const { ids, condMask } = instructionIds(tok, 'what color', 'red', 8);
     expect(ids).toEqual([3, 5, 6, 4, 7, 1, 1, 1]);
     expect(condMask).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
+  });
+});
+
+describe('shapes data sets as DATASET', () => {
+  it('batches ShapesDataset items with a fresh text draw per epoch and protects their prompts', () => {
+    const { ShapesDataset } =
+      require('../../../nodes/data/shapes/dataset') as typeof import('../../../nodes/data/shapes/dataset');
+    const { TextTokenizer } =
+      require('../../../nodes/text/tokenizer') as typeof import('../../../nodes/text/tokenizer');
+    const { instructionBatch } =
+      require('../../../nodes/training/sequences') as typeof import('../../../nodes/training/sequences');
+    const tok = TextTokenizer.fromFile(path.resolve(__dirname, '../../../models/tokenizer.json'));
+    const ds = new ShapesDataset({ seed: 3, size: 3, task: 'instruction', resolution: 32 });
+    const c = new BatchCursor(ds, 3, 0, false);
+    const e0 = c.next().items;
+    const e1 = c.next().items;
+    expect(e0.map((it) => it.width)).toEqual([32, 32, 32]);
+    expect(e0.map((it) => Array.from(it.image))).toEqual(e1.map((it) => Array.from(it.image)));
+    expect(c.key).toContain('instruction:');
+    const b = instructionBatch(tok, e0, 24);
+    e0.forEach((it, i) => {
+      const prompt = tok.encode(it.prompt!, { eos: false });
+      const row = Array.from(b.ids.slice(i * 24, (i + 1) * 24));
+      expect(row.slice(0, prompt.length)).toEqual(prompt);
+      expect(Array.from(b.condMask.slice(i * 24, i * 24 + prompt.length)).every((v) => v === 0)).toBe(true);
+      expect(b.condMask[i * 24 + prompt.length]).toBe(1);
+    });
   });
 });
