@@ -310,3 +310,52 @@ export function tfjsModelOf<T>(v: T): T | DDiT | AutoencoderKL | T5Encoder {
     return v.tfjs;
   return v;
 }
+
+/** How a loaded model wants to be served: set by the loader nodes, read by the nodes that run it. */
+export interface InferencePreference {
+  /** undefined: DDIT_INFERENCE, else 'auto'. */
+  engine?: InferenceEngine;
+  /** The checkpoint file (ONNX exports are cached beside it). */
+  source?: string;
+}
+
+const preferences = new WeakMap<object, InferencePreference>();
+
+/** Records how `model` should be served (the loader's `inference` input and the file it came from). */
+export function preferInference(model: object, pref: InferencePreference): void {
+  preferences.set(model, { ...pref });
+}
+
+/**
+ * For a node input: a tfjs DDiT, AutoencoderKL or T5Encoder comes back served as its loader asked
+ * (preferInference), else per DDIT_INFERENCE, else 'auto'; any other value (an ONNX-served model, a plugin's
+ * model) is returned unchanged.
+ */
+export function inferenceModel(value: unknown): unknown {
+  if (!(value instanceof DDiT || value instanceof AutoencoderKL || value instanceof T5Encoder)) return value;
+  const pref = preferences.get(value) ?? {};
+  const opts: SelectOptions = { engine: pref.engine ?? inferenceEngineFromEnv() };
+  if (pref.source) opts.source = pref.source;
+  if (value instanceof DDiT) return selectInferenceModel(value, opts);
+  if (value instanceof AutoencoderKL) return selectInferenceModel(value, opts);
+  return selectInferenceModel(value, opts);
+}
+
+/** The loader nodes' optional `inference` input. */
+export const INFERENCE_INPUT = {
+  type: 'COMBO',
+  choices: INFERENCE_ENGINES,
+  default: 'auto',
+  optional: true,
+  tooltip:
+    'Runtime for sampling and encoding: onnx (onnxruntime; the export is cached beside the file), tfjs, or auto ' +
+    '(DDIT_INFERENCE if set, else onnx when it works and tfjs otherwise). Training always uses tfjs.',
+} as const;
+
+/** The loader's choice as a preference: 'auto' defers to DDIT_INFERENCE. */
+export function loaderPreference(choice: string | undefined, source: string): InferencePreference {
+  if (choice !== undefined && !(INFERENCE_ENGINES as readonly string[]).includes(choice)) {
+    throw new Error(`input 'inference': '${choice}' is not one of ${INFERENCE_ENGINES.join(', ')}`);
+  }
+  return { engine: choice === 'onnx' || choice === 'tfjs' ? choice : undefined, source };
+}

@@ -6,6 +6,7 @@ import { defaultFolders, fingerprintInside, listFiles, resolveInside } from '../
 import type { Conditioning } from '../sampling/interfaces';
 import { expectLatent } from '../vae/nodes';
 import { loadCheckpoint } from './checkpoint';
+import { inferenceModel, INFERENCE_INPUT, loaderPreference, preferInference } from './inference';
 import { cachedLoad } from './loader-cache';
 import type { DDiTForwardOptions, DDiTOutputs } from './model';
 
@@ -30,6 +31,7 @@ export const LoadCheckpoint = defineNode({
       type: 'COMBO',
       choices: (folders?: Folders) => listFiles((folders ?? defaultFolders()).models, ['.safetensors']),
     },
+    inference: INFERENCE_INPUT,
   },
   outputs: {
     model: { type: 'DDIT_MODEL' },
@@ -38,9 +40,11 @@ export const LoadCheckpoint = defineNode({
     tokenizer: { type: 'TOKENIZER' },
   },
   fingerprint: ({ ckpt_name }, folders) => fingerprintInside(folders.models, ckpt_name),
-  async run({ ckpt_name }, ctx) {
+  async run({ ckpt_name, inference }, ctx) {
     const file = resolveInside(ctx.folders.models, ckpt_name, 'checkpoint');
     const ck = await cachedLoad(file, 'checkpoint', () => loadCheckpoint(file));
+    const pref = loaderPreference(inference, file);
+    for (const m of [ck.transformer, ck.vae, ck.textEncoder]) preferInference(m, pref);
     return { model: ck.transformer, vae: ck.vae, text_encoder: ck.textEncoder, tokenizer: ck.tokenizer };
   },
 });
@@ -60,7 +64,7 @@ export const DDiTForward = defineNode({
   },
   outputs: { velocity: { type: 'LATENT' }, logits: { type: 'LOGITS' } },
   async run({ model, latent, conditioning, timestep, heads }) {
-    const m = model as ForwardModel;
+    const m = inferenceModel(model) as ForwardModel;
     if (!m || typeof m.forward !== 'function') throw new Error("input 'model': expected a DDIT_MODEL");
     const z = expectLatent('latent', latent);
     const cond = conditioning as Conditioning;

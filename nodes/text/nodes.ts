@@ -3,6 +3,7 @@ import { defineNode } from '../../server/engine/define-node';
 import type { Folders } from '../../server/engine/types';
 import { tf } from '../../server/runtime/tf';
 import { loadCheckpointTokenizer, loadTextEncoder } from '../ddit/checkpoint';
+import { inferenceModel, INFERENCE_INPUT, loaderPreference, preferInference } from '../ddit/inference';
 import { cachedLoad } from '../ddit/loader-cache';
 import { defaultFolders, fingerprintInside, listFiles, resolveInside } from '../image/files';
 import type { TextEncoderLike } from '../sampling/interfaces';
@@ -19,9 +20,10 @@ function expectTokenizer(v: unknown): TextTokenizer {
 }
 
 function expectEncoder(v: unknown): TextEncoderLike {
-  if (!v || typeof (v as TextEncoderLike).encode !== 'function')
+  const enc = inferenceModel(v);
+  if (!enc || typeof (enc as TextEncoderLike).encode !== 'function')
     throw new Error("input 'text_encoder': expected a TEXT_ENCODER");
-  return v as TextEncoderLike;
+  return enc as TextEncoderLike;
 }
 
 const isTokenizerFile = (name: string): boolean =>
@@ -64,12 +66,15 @@ export const LoadTextEncoder = defineNode({
       type: 'COMBO',
       choices: (folders?: Folders) => listFiles((folders ?? defaultFolders()).models, ['.safetensors']),
     },
+    inference: INFERENCE_INPUT,
   },
   outputs: { text_encoder: { type: 'TEXT_ENCODER' } },
   fingerprint: ({ text_encoder_name }, folders) => fingerprintInside(folders.models, text_encoder_name),
-  async run({ text_encoder_name }, ctx) {
+  async run({ text_encoder_name, inference }, ctx) {
     const file = resolveInside(ctx.folders.models, text_encoder_name, 'text encoder file');
-    return { text_encoder: await cachedLoad(file, 'text_encoder', () => loadTextEncoder(file)) };
+    const text_encoder = await cachedLoad(file, 'text_encoder', () => loadTextEncoder(file));
+    preferInference(text_encoder, loaderPreference(inference, file));
+    return { text_encoder };
   },
 });
 

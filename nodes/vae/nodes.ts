@@ -3,13 +3,14 @@ import { defineNode } from '../../server/engine/define-node';
 import type { Folders } from '../../server/engine/types';
 import { tf } from '../../server/runtime/tf';
 import { loadVae } from '../ddit/checkpoint';
+import { inferenceModel, INFERENCE_INPUT, loaderPreference, preferInference } from '../ddit/inference';
 import { cachedLoad } from '../ddit/loader-cache';
 import { defaultFolders, fingerprintInside, listFiles, resolveInside } from '../image/files';
 import type { VaeModel } from './model';
 import { OnnxVae } from './onnx-vae';
 
 function expectVae(v: unknown): VaeModel {
-  const vae = v as VaeModel;
+  const vae = inferenceModel(v) as VaeModel;
   if (!vae || typeof vae.decode !== 'function' || !vae.config) throw new Error("input 'vae': expected a VAE");
   return vae;
 }
@@ -33,15 +34,17 @@ export const LoadVAE = defineNode({
       choices: (folders?: Folders) =>
         listFiles((folders ?? defaultFolders()).models, ['.safetensors', '.onnx']),
     },
+    inference: INFERENCE_INPUT,
   },
   outputs: { vae: { type: 'VAE' } },
   fingerprint: ({ vae_name }, folders) => fingerprintInside(folders.models, vae_name),
-  async run({ vae_name }, ctx) {
+  async run({ vae_name, inference }, ctx) {
     const file = resolveInside(ctx.folders.models, vae_name, 'VAE file');
-    const onnx = file.toLowerCase().endsWith('.onnx');
-    return {
-      vae: await cachedLoad<VaeModel>(file, 'vae', () => (onnx ? OnnxVae.load(file) : loadVae(file))),
-    };
+    if (file.toLowerCase().endsWith('.onnx'))
+      return { vae: await cachedLoad<VaeModel>(file, 'vae', () => OnnxVae.load(file)) };
+    const vae = await cachedLoad(file, 'vae', () => loadVae(file));
+    preferInference(vae, loaderPreference(inference, file));
+    return { vae };
   },
 });
 
