@@ -23,7 +23,7 @@ import type { LatentRgb } from '../sampling/interfaces';
 import { T5Encoder } from '../text/t5';
 import { OnnxTextEncoder } from '../text/onnx';
 import { AutoencoderKL, type EncodeOptions, type ResolvedVaeConfig, type VaeModel } from '../vae/model';
-import { OnnxVae } from '../vae/onnx';
+import { OnnxAutoencoderKL } from '../vae/onnx';
 import type { ResolvedDDiTConfig } from './config';
 import { DDiT, type DDiTForwardOptions, type DDiTOutputs } from './model';
 import { OnnxDDiT } from './onnx';
@@ -160,7 +160,7 @@ export class InferenceDDiT {
 
 /** A VAE for inference (VaeModel): onnxruntime when selected and working, else the tfjs AutoencoderKL. */
 export class InferenceVae implements VaeModel {
-  private readonly r: Resolution<OnnxVae>;
+  private readonly r: Resolution<OnnxAutoencoderKL>;
 
   constructor(
     readonly tfjs: AutoencoderKL,
@@ -169,7 +169,7 @@ export class InferenceVae implements VaeModel {
   ) {
     this.r = new Resolution(
       'VAE',
-      () => OnnxVae.fromModel(tfjs, opts),
+      () => OnnxAutoencoderKL.fromModel(tfjs, opts),
       mode,
       opts.onFallback ?? defaultFallback,
     );

@@ -3,7 +3,7 @@
  * (DiT-space latent → image in [0, 1]) and encode (image → DiT-space latent, posterior mean or a seeded sample
  * drawn exactly as the tfjs model draws it). Asynchronous; tensors in and out are tf tensors, NHWC.
  *
- *   const vae = await OnnxVae.fromModel(autoencoder, { source: checkpointPath });
+ *   const vae = await OnnxAutoencoderKL.fromModel(autoencoder, { source: checkpointPath });
  *   const image = await vae.decode(latent);
  *
  * The decoder graph is exported and opened at once; the encoder graph when encode() is first called.
@@ -35,7 +35,7 @@ export function exportVae(vae: AutoencoderKL, part: VaePart, opts: OnnxExportSes
   ).file;
 }
 
-export class OnnxVae implements VaeModel {
+export class OnnxAutoencoderKL implements VaeModel {
   readonly engine = 'onnx' as const;
   private encoder: Promise<OnnxModel> | null = null;
   private bytes: number;
@@ -52,10 +52,13 @@ export class OnnxVae implements VaeModel {
     this.bytes = decoderBytes;
   }
 
-  static async fromModel(vae: AutoencoderKL, opts: OnnxExportSessionOptions = {}): Promise<OnnxVae> {
+  static async fromModel(
+    vae: AutoencoderKL,
+    opts: OnnxExportSessionOptions = {},
+  ): Promise<OnnxAutoencoderKL> {
     const file = exportVae(vae, 'decoder', opts);
     const dec = await OnnxModel.load(file, { ...opts, label: 'VAE decoder' });
-    return new OnnxVae(vae.config, dec, onnxFileBytes(file), vae, opts, null);
+    return new OnnxAutoencoderKL(vae.config, dec, onnxFileBytes(file), vae, opts, null);
   }
 
   /** Opens exported graphs (e.g. cached files) without tfjs weights; no encoder file = decode only. */
@@ -63,9 +66,16 @@ export class OnnxVae implements VaeModel {
     config: ResolvedVaeConfig,
     files: { decoder: string; encoder?: string },
     opts: OnnxSessionOptions = {},
-  ): Promise<OnnxVae> {
+  ): Promise<OnnxAutoencoderKL> {
     const dec = await OnnxModel.load(files.decoder, { ...opts, label: 'VAE decoder' });
-    return new OnnxVae(config, dec, onnxFileBytes(files.decoder), null, opts, files.encoder ?? null);
+    return new OnnxAutoencoderKL(
+      config,
+      dec,
+      onnxFileBytes(files.decoder),
+      null,
+      opts,
+      files.encoder ?? null,
+    );
   }
 
   get latentRgb(): LatentRgb | undefined {
@@ -77,7 +87,7 @@ export class OnnxVae implements VaeModel {
   }
 
   private live(): void {
-    if (this.disposed) throw new Error('OnnxVae: used after dispose()');
+    if (this.disposed) throw new Error('OnnxAutoencoderKL: used after dispose()');
   }
 
   async decode(latent: tf.Tensor4D): Promise<tf.Tensor4D> {
@@ -95,10 +105,10 @@ export class OnnxVae implements VaeModel {
       let file = this.encoderFile;
       if (!file) {
         const src = this.source;
-        if (!src) throw new Error('OnnxVae: this VAE was opened without an encoder graph');
+        if (!src) throw new Error('OnnxAutoencoderKL: this VAE was opened without an encoder graph');
         if (!weightsUnchanged(src)) {
           throw new Error(
-            'OnnxVae: the tfjs weights changed since the export; select the inference model again',
+            'OnnxAutoencoderKL: the tfjs weights changed since the export; select the inference model again',
           );
         }
         file = exportVae(src, 'encoder', this.opts);

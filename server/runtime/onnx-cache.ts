@@ -2,7 +2,7 @@
  * On-disk cache of exported ONNX graphs, keyed by a hash of the weights and the configuration, so a model
  * is exported once and re-exported when its weights change.
  *
- * Where (first that applies): `cacheDir` option; DDIT_ONNX_CACHE; `<checkpoint>.onnx/` beside the model's
+ * Where (first that applies): `cacheDir` option; DDIT_ONNX_CACHE; `.<checkpoint name>.onnx/` beside the model's
  * source file when known (then older exports of the same kind there are deleted on export: that folder is
  * this checkpoint's alone); else `$XDG_CACHE_HOME/ddit-studio/onnx` (default ~/.cache/…), which keeps the
  * newest few exports of each kind.
@@ -23,7 +23,7 @@ export const ONNX_EXPORT_VERSION = '1';
 export interface OnnxCacheOptions {
   /** Cache folder (overrides DDIT_ONNX_CACHE and the defaults). */
   cacheDir?: string;
-  /** The checkpoint the weights came from: exports are cached in `<source>.onnx/` beside it. */
+  /** The checkpoint the weights came from: exports are cached in `.<name>.onnx/` beside it. */
   source?: string;
 }
 
@@ -48,7 +48,11 @@ export function cacheLocation(opts: OnnxCacheOptions = {}): { dir: string; priva
   if (opts.cacheDir) return { dir: path.resolve(opts.cacheDir), private: false };
   const env = process.env.DDIT_ONNX_CACHE?.trim();
   if (env) return { dir: path.resolve(env), private: false };
-  if (opts.source) return { dir: `${path.resolve(opts.source)}.onnx`, private: true };
+  if (opts.source) {
+    // hidden, so model-file listings (which skip dot names) do not offer the exports as models
+    const src = path.resolve(opts.source);
+    return { dir: path.join(path.dirname(src), `.${path.basename(src)}.onnx`), private: true };
+  }
   return { dir: defaultCacheDir(), private: false };
 }
 

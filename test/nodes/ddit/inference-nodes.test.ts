@@ -131,7 +131,7 @@ function prompt(inference: string): ApiPrompt {
 }
 
 test("LoadCheckpoint's inference input: onnx and tfjs agree; only onnx exports, beside the checkpoint", async () => {
-  const cacheDir = `${ckpt}.onnx`;
+  const cacheDir = path.join(path.dirname(ckpt), '.tiny.safetensors.onnx');
   const saved = process.env.DDIT_ONNX_CACHE;
   delete process.env.DDIT_ONNX_CACHE;
   try {

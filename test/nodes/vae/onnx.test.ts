@@ -4,7 +4,7 @@ import * as path from 'path';
 import { initRuntime, tf } from '../../../server/runtime';
 import { OnnxVaeDecoder } from '../../../server/runtime/onnx';
 import { AutoencoderKL, type VaeConfig } from '../../../nodes/vae/model';
-import { exportVae, OnnxVae } from '../../../nodes/vae/onnx';
+import { exportVae, OnnxAutoencoderKL } from '../../../nodes/vae/onnx';
 import { maxAbsDiff, randomizeModule } from '../../helpers/random-state';
 
 const CFG: VaeConfig = {
@@ -31,12 +31,12 @@ describe.each([
     'no quant convs, no mid attention',
     { ...CFG, use_quant_conv: false, use_post_quant_conv: false, mid_block_add_attention: false },
   ],
-])('OnnxVae (%s) agrees with the tfjs AutoencoderKL', (_label, cfg) => {
+])('OnnxAutoencoderKL (%s) agrees with the tfjs AutoencoderKL', (_label, cfg) => {
   let vae: AutoencoderKL;
-  let onnx: OnnxVae;
+  let onnx: OnnxAutoencoderKL;
   beforeAll(async () => {
     vae = randomizeModule(new AutoencoderKL(cfg), 5);
-    onnx = await OnnxVae.fromModel(vae, { cacheDir: dir });
+    onnx = await OnnxAutoencoderKL.fromModel(vae, { cacheDir: dir });
   });
   afterAll(() => {
     onnx.dispose();
@@ -89,7 +89,9 @@ describe.each([
 
 it('a VAE opened from a decoder file alone decodes and says it cannot encode', async () => {
   const vae = randomizeModule(new AutoencoderKL(CFG), 6);
-  const onnx = await OnnxVae.load(vae.config, { decoder: exportVae(vae, 'decoder', { cacheDir: dir }) });
+  const onnx = await OnnxAutoencoderKL.load(vae.config, {
+    decoder: exportVae(vae, 'decoder', { cacheDir: dir }),
+  });
   const latent = tf.randomNormal([1, 2, 2, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
   expect(maxAbsDiff(await onnx.decode(latent), vae.decode(latent))).toBeLessThan(TOL);
   await expect(onnx.decode(tf.zeros([1, 2, 2, 4]) as tf.Tensor4D)).rejects.toThrow('latent has 4 channels');

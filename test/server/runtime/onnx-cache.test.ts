@@ -61,7 +61,7 @@ describe('ONNX export cache', () => {
     };
     const first = cachedExport('lin', cachedModuleHash(lin, 'x'), build, { source });
     expect(first.exported).toBe(true);
-    expect(path.dirname(first.file)).toBe(`${source}.onnx`);
+    expect(path.dirname(first.file)).toBe(path.join(dir, '.model.safetensors.onnx'));
     expect(path.basename(first.file)).toMatch(/^lin-[0-9a-f]{16}\.onnx$/);
     const again = cachedExport('lin', cachedModuleHash(lin, 'x'), build, { source });
     expect(again).toEqual({ ...first, exported: false });
@@ -74,7 +74,7 @@ describe('ONNX export cache', () => {
     expect(changed.file).not.toBe(first.file);
     expect(builds).toBe(2);
     expect(fs.existsSync(first.file)).toBe(false);
-    expect(fs.readdirSync(`${source}.onnx`)).toEqual([path.basename(changed.file)]);
+    expect(fs.readdirSync(path.dirname(first.file))).toEqual([path.basename(changed.file)]);
   });
 
   it('keeps the newest few exports of a kind in a shared cache folder', () => {
@@ -102,7 +102,7 @@ describe('ONNX export cache', () => {
         dir: path.resolve('x'),
         private: false,
       });
-      expect(cacheLocation({ source: 'm.st' })).toEqual({ dir: path.resolve('m.st.onnx'), private: true });
+      expect(cacheLocation({ source: 'm.st' })).toEqual({ dir: path.resolve('.m.st.onnx'), private: true });
       expect(cacheLocation({}).dir).toMatch(/ddit-studio[\\/]onnx$/);
       process.env.DDIT_ONNX_CACHE = 'envdir';
       expect(cacheLocation({ source: 'm.st' })).toEqual({ dir: path.resolve('envdir'), private: false });
