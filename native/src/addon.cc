@@ -283,10 +283,11 @@ Napi::Value GemmBatched(const Napi::CallbackInfo& info) {
 // Splits [0, n) into chunks of at least kMinChunk elements across the pool.
 constexpr int64_t kMinChunk = 1 << 15;
 
+// minItems: the fewest items worth a chunk of their own.
 template <typename F>
-void ParallelRange(int64_t n, F&& body) {
+void ParallelRange(int64_t n, F&& body, int64_t minItems = kMinChunk) {
   const int threads = pool().size();
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(threads * 4, n / kMinChunk));
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(threads * 4, n / std::max<int64_t>(minItems, 1)));
   if (chunks == 1) {
     body(0, n);
     return;
@@ -381,6 +382,62 @@ Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, total);
 }
 
+
+// reduceSum(outer, mid, inner, x, xOff, out, outOff):
+//   out[o*inner + i] = sum over m of x[(o*mid + m)*inner + i]
+// i.e. a sum over one contiguous block of axes; covers leading axes (outer = 1,
+// the bias gradient), trailing axes (inner = 1) and a middle block.
+Napi::Value ReduceSum(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t outer, mid, inner;
+  if (info.Length() != 7 || !GetInt(env, info[0], "outer", 0, &outer) || !GetInt(env, info[1], "mid", 0, &mid) ||
+      !GetInt(env, info[2], "inner", 0, &inner)) {
+    if (!env.IsExceptionPending()) Napi::TypeError::New(env, "reduceSum expects 7 arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  float *x, *out;
+  if (!GetSpan(info, 3, "x", outer * mid * inner, &x) || !GetSpan(info, 5, "out", outer * inner, &out)) {
+    return env.Undefined();
+  }
+  if (inner == 1) {
+    // Row sums: each row is contiguous.
+    ParallelRange(
+        outer,
+        [&](int64_t lo, int64_t hi) {
+          for (int64_t o = lo; o < hi; ++o) {
+            const float* row = x + o * mid;
+            float acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t m = 0; m < mid; ++m) acc += row[m];
+            out[o] = acc;
+          }
+        },
+        kMinChunk / std::max<int64_t>(mid, 1));
+    return env.Undefined();
+  }
+  // Tasks are (outer index, run of inner columns); each adds its rows into its
+  // slice of out, so tasks never share output.
+  const int64_t colBlock = std::max<int64_t>(64, inner / (pool().size() * 2) + 1);
+  const int64_t colTasks = (inner + colBlock - 1) / colBlock;
+  auto task = [&](int64_t t) {
+    const int64_t o = t / colTasks, c0 = (t % colTasks) * colBlock, c1 = std::min(inner, c0 + colBlock);
+    float* dst = out + o * inner;
+    for (int64_t i = c0; i < c1; ++i) dst[i] = 0;
+    const float* src = x + o * mid * inner;
+    for (int64_t m = 0; m < mid; ++m) {
+      const float* r = src + m * inner;
+      for (int64_t i = c0; i < c1; ++i) dst[i] += r[i];
+    }
+  };
+  const int64_t tasks = outer * colTasks;
+  if (outer * mid * inner < kMinChunk) {
+    for (int64_t t = 0; t < tasks; ++t) task(t);
+  } else {
+    pool().Run(tasks, task);
+  }
+  return env.Undefined();
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t n;
@@ -426,6 +483,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemmBatched", Napi::Function::New(env, GemmBatched, "gemmBatched"));
   exports.Set("adamw", Napi::Function::New(env, AdamW, "adamw"));
   exports.Set("sumSquares", Napi::Function::New(env, SumSquares, "sumSquares"));
+  exports.Set("reduceSum", Napi::Function::New(env, ReduceSum, "reduceSum"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("setBlasThreads", Napi::Function::New(env, SetBlasThreads, "setBlasThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));

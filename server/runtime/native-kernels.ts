@@ -64,6 +64,16 @@ export interface NativeAddon {
     bc2: number,
     gradScale: number,
   ): void;
+  /** out[o·inner + i] = Σ_m x[(o·mid + m)·inner + i]: a sum over one contiguous block of axes. */
+  reduceSum(
+    outer: number,
+    mid: number,
+    inner: number,
+    x: Float32Array,
+    xOffset: number,
+    out: Float32Array,
+    outOffset: number,
+  ): void;
   /** Σ x² over n elements, accumulated in double. */
   sumSquares(n: number, x: Float32Array, xOffset: number): number;
   setThreads(threads: number): void;
@@ -189,6 +199,7 @@ export function registerNativeKernels(tf: Tf, options: LoadOptions = {}): Native
   const makers: Record<string, (orig: KernelConfig) => KernelFunc> = {
     BatchMatMul: (orig) => (args) => batchMatMul(tf, args, orig.kernelFunc),
     _FusedMatMul: (orig) => (args) => fusedMatMul(tf, args, orig.kernelFunc),
+    Sum: (orig) => (args) => sumKernel(tf, args, orig.kernelFunc),
   };
   for (const [name, make] of Object.entries(makers)) {
     if (originals.has(name)) continue;
@@ -407,6 +418,42 @@ function batchMatMul(tf: Tf, args: KernelArgs, fallback: KernelFunc): TensorInfo
     backend.disposeData(out.dataId);
     return fallback(args);
   }
+  return out;
+}
+
+// The stock wasm Sum reduces only trailing axes and transposes first otherwise: 2.4 ms for the column sums
+// of a 1536×256 bias gradient, which the native loop does in a fraction of that.
+function sumKernel(tf: Tf, args: KernelArgs, fallback: KernelFunc): TensorInfo | TensorInfo[] {
+  const x = args.inputs.x as TensorInfo;
+  const backend = args.backend as BackendWasm;
+  const native = addon;
+  if (!native || x.dtype !== 'float32') return fallback(args);
+  const axis = args.attrs?.axis as number | number[] | undefined;
+  const axes = (axis == null ? x.shape.map((_, i) => i) : tf.util.parseAxisParam(axis, x.shape)).sort(
+    (p, q) => p - q,
+  );
+  const size = tf.util.sizeFromShape(x.shape);
+  if (axes.length === 0 || size === 0) return fallback(args);
+  // One contiguous block of axes [first, last] splits x into outer × mid × inner.
+  const first = axes[0];
+  const last = axes[axes.length - 1];
+  if (last - first + 1 !== axes.length) return fallback(args);
+  const outer = tf.util.sizeFromShape(x.shape.slice(0, first));
+  const mid = tf.util.sizeFromShape(x.shape.slice(first, last + 1));
+  const inner = tf.util.sizeFromShape(x.shape.slice(last + 1));
+  const outShape = args.attrs?.keepDims
+    ? x.shape.map((d, i) => (i >= first && i <= last ? 1 : d))
+    : x.shape.filter((_, i) => i < first || i > last);
+  const xOff = heapOffset(backend, x);
+  if (xOff === null) return fallback(args);
+  const out = backend.makeOutput(outShape, 'float32');
+  const outOff = heapOffset(backend, out);
+  if (outOff === null) {
+    backend.disposeData(out.dataId);
+    return fallback(args);
+  }
+  const heap = heapF32(backend);
+  native.reduceSum(outer, mid, inner, heap, xOff, heap, outOff);
   return out;
 }
 

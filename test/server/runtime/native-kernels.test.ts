@@ -87,7 +87,7 @@ describe('native matmul kernels on the wasm backend', () => {
     const status = nativeKernelsStatus();
     expect(status.loaded).toBe(true);
     expect(status.library).toMatch(/BLAS/i);
-    expect(status.kernels).toEqual(expect.arrayContaining(['BatchMatMul', '_FusedMatMul']));
+    expect(status.kernels).toEqual(expect.arrayContaining(['BatchMatMul', '_FusedMatMul', 'Sum']));
     expect(tf.getKernel('BatchMatMul', 'wasm').kernelFunc).not.toBe(undefined);
   });
 
@@ -259,6 +259,35 @@ describe('native matmul kernels on the wasm backend', () => {
     for (let q = 0; q < 5; q++) s += av[20 + 3 * 5 + q] * bv[2 * 30 + q * 6 + 4];
     expect(Math.abs(cv[((1 * 3 + 2) * 4 + 3) * 6 + 4] - s)).toBeLessThan(1e-4);
     tf.dispose([a, b, c]);
+  });
+
+  it('sums over any contiguous block of axes like the stock kernel', () => {
+    const x = tf.randomNormal([6, 50, 7, 40], 0, 1, 'float32', 61);
+    const big = tf.randomNormal([1536, 256], 0, 1, 'float32', 62);
+    const cases: Array<[tf.Tensor, number | number[] | undefined, boolean]> = [
+      [big, 0, false], // bias gradient: parallel column sums
+      [big, 1, false],
+      [x, [1, 2], false],
+      [x, [0, 1], true],
+      [x, [2, 3], false],
+      [x, -1, true],
+      [x, undefined, false],
+      [x, [0, 2], false], // not contiguous: the stock kernel
+    ];
+    const results = () => cases.map(([t, axis, keep]) => tf.tidy(() => tf.sum(t, axis, keep).arraySync()));
+    const native = results();
+    unregisterNativeKernels(tf);
+    const plain = results();
+    registerNativeKernels(tf);
+    cases.forEach(([t], i) => {
+      const a = [native[i]].flat(4) as number[];
+      const b = [plain[i]].flat(4) as number[];
+      expect(tf.tensor(native[i] as number).shape).toEqual(tf.tensor(plain[i] as number).shape);
+      // float32 sums in different orders: allow rounding that grows with the terms per output
+      const terms = t.size / b.length;
+      expect(maxAbsDiff(a, b)).toBeLessThan(1e-4 + 1e-6 * terms);
+    });
+    tf.dispose([x, big]);
   });
 
   it('updates AdamW parameters in place with the PyTorch rule, and refuses shared storage', () => {
