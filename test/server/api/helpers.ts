@@ -47,6 +47,11 @@ export async function startTestServer(opts: Partial<ServerConfig> = {}, dir?: st
     log,
     ...opts,
   });
+  // Wait for the workers here (the hook has the long timeout), so tests time what they test, not start-up.
+  for (const end = Date.now() + 50_000; Date.now() < end; await sleep(50)) {
+    const executors = await server.transport.executors();
+    if (executors.every((e) => e.state === 'idle' || e.state === 'busy')) break;
+  }
   return Object.assign(server, { dir, logs: log.lines });
 }
 

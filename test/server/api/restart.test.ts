@@ -26,7 +26,10 @@ function serveCli(dir: string): Promise<{ child: ChildProcess; url: string }> {
   );
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`ddit serve did not start: ${out}`)), 60000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`ddit serve did not start: ${out}`));
+    }, 90_000);
     const onData = (chunk: Buffer): void => {
       out += chunk.toString();
       const m = /listening on (http:\/\/\S+)/.exec(out);
@@ -60,15 +63,27 @@ function alive(pid: number): boolean {
   }
 }
 
+let cli: ChildProcess | null = null;
+afterEach(() => {
+  // If the test failed half-way, do not leave the server (and its worker) running.
+  if (cli && cli.exitCode === null && cli.signalCode === null) cli.kill('SIGKILL');
+});
+
 test('jobs and history survive a crash of the server: pending jobs resume, the running one is marked interrupted', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ddit-restart-'));
   const first = await serveCli(dir);
+  cli = first.child;
   let url = first.url;
   const done = (await request(url, 'POST', '/prompt', { prompt: ARITHMETIC })).body.prompt_id as string;
-  await until('the first job', async () => {
-    const h = await request(url, 'GET', `/history/${done}`);
-    return h.body[done] ? true : undefined;
-  });
+  // Includes the worker's start (process, node packs, tensor runtime): slow on a busy machine.
+  await until(
+    'the first job',
+    async () => {
+      const h = await request(url, 'GET', `/history/${done}`);
+      return h.body[done] ? true : undefined;
+    },
+    90_000,
+  );
   const running = (await request(url, 'POST', '/prompt', { prompt: delayPrompt(60000, 'long') })).body
     .prompt_id;
   const pendingA = (await request(url, 'POST', '/prompt', { prompt: delayPrompt(1, 'resumed-a') })).body
@@ -122,4 +137,4 @@ test('jobs and history survive a crash of the server: pending jobs resume, the r
   } finally {
     await third.close();
   }
-});
+}, 180_000);
