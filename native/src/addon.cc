@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -438,6 +439,177 @@ Napi::Value ReduceSum(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+
+// ---------------------------------------------------------------- fused activations and norms
+
+// e^x for float32 without a libm call, so loops over it vectorise: range
+// reduction x = n*ln2 + r (|r| <= ln2/2), a degree-6 Taylor polynomial for e^r
+// (relative error ~1e-7) and 2^n built in the exponent bits. x is clamped to
+// the normal float range, which is all the sigmoid below needs.
+inline float ExpApprox(float x) {
+  x = std::min(88.7f, std::max(-87.3f, x));
+  const float t = x * 1.44269504f;
+  const float n = (t + 12582912.0f) - 12582912.0f;  // round to nearest (1.5*2^23 trick)
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;  // ln2 in two parts (Cephes)
+  float p = 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+// GELU with the tanh approximation in its sigmoid form:
+//   gelu(x) = x*s(u), u = k*(x + c*x^3), s = sigmoid, k = 2*sqrt(2/pi), c = 0.044715
+constexpr float kGeluK = 1.5957691216057308f;
+constexpr float kGeluC = 0.044715f;
+
+void GeluRange(const float* x, float* y, int64_t lo, int64_t hi) {
+#pragma omp simd
+  for (int64_t i = lo; i < hi; ++i) {
+    const float v = x[i];
+    const float u = kGeluK * (v + kGeluC * v * v * v);
+    y[i] = v / (1.0f + ExpApprox(-u));
+  }
+}
+
+// d gelu/dx = s + x*s*(1-s)*k*(1 + 3c*x^2)
+void GeluGradRange(const float* dy, const float* x, float* dx, int64_t lo, int64_t hi) {
+#pragma omp simd
+  for (int64_t i = lo; i < hi; ++i) {
+    const float v = x[i];
+    const float u = kGeluK * (v + kGeluC * v * v * v);
+    const float sg = 1.0f / (1.0f + ExpApprox(-u));
+    const float du = kGeluK * (1.0f + 3.0f * kGeluC * v * v);
+    dx[i] = dy[i] * (sg + v * sg * (1.0f - sg) * du);
+  }
+}
+
+// geluTanh(n, x, xOff, y, yOff)
+Napi::Value Gelu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t n;
+  float *x, *y;
+  if (info.Length() != 5 || !GetInt(env, info[0], "n", 0, &n) || !GetSpan(info, 1, "x", n, &x) ||
+      !GetSpan(info, 3, "y", n, &y)) {
+    if (!env.IsExceptionPending()) Napi::TypeError::New(env, "geluTanh expects 5 arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  ParallelRange(n, [&](int64_t lo, int64_t hi) { GeluRange(x, y, lo, hi); });
+  return env.Undefined();
+}
+
+// geluTanhGrad(n, dy, dyOff, x, xOff, dx, dxOff)
+Napi::Value GeluGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t n;
+  float *dy, *x, *dx;
+  if (info.Length() != 7 || !GetInt(env, info[0], "n", 0, &n) || !GetSpan(info, 1, "dy", n, &dy) ||
+      !GetSpan(info, 3, "x", n, &x) || !GetSpan(info, 5, "dx", n, &dx)) {
+    if (!env.IsExceptionPending()) Napi::TypeError::New(env, "geluTanhGrad expects 7 arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  ParallelRange(n, [&](int64_t lo, int64_t hi) { GeluGradRange(dy, x, dx, lo, hi); });
+  return env.Undefined();
+}
+
+// Mean and 1/sqrt(var + eps) of one row (biased variance, two passes).
+inline void RowStats(const float* row, int64_t cols, float eps, float* mean, float* rstd) {
+  float sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < cols; ++j) sum += row[j];
+  const float mu = sum / static_cast<float>(cols);
+  float sq = 0;
+#pragma omp simd reduction(+ : sq)
+  for (int64_t j = 0; j < cols; ++j) sq += (row[j] - mu) * (row[j] - mu);
+  *mean = mu;
+  *rstd = 1.0f / std::sqrt(sq / static_cast<float>(cols) + eps);
+}
+
+bool GetNormArgs(const Napi::CallbackInfo& info, size_t expected, const char* name, int64_t* rows, int64_t* cols,
+                 float* eps) {
+  Napi::Env env = info.Env();
+  double e;
+  if (info.Length() != expected) {
+    Napi::TypeError::New(env, std::string(name) + " expects " + std::to_string(expected) + " arguments")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  if (!GetInt(env, info[0], "rows", 0, rows) || !GetInt(env, info[1], "cols", 1, cols) ||
+      !GetFloat(env, info[2], "eps", &e)) {
+    return false;
+  }
+  *eps = static_cast<float>(e);
+  return true;
+}
+
+// layerNorm(rows, cols, eps, x, xOff, y, yOff): y = (x - mean)/sqrt(var + eps) per row, no affine.
+Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t rows, cols;
+  float eps;
+  float *x, *y;
+  if (!GetNormArgs(info, 7, "layerNorm", &rows, &cols, &eps) || !GetSpan(info, 3, "x", rows * cols, &x) ||
+      !GetSpan(info, 5, "y", rows * cols, &y)) {
+    return env.Undefined();
+  }
+  ParallelRange(
+      rows,
+      [&](int64_t lo, int64_t hi) {
+        for (int64_t r = lo; r < hi; ++r) {
+          const float* xr = x + r * cols;
+          float* yr = y + r * cols;
+          float mu, rs;
+          RowStats(xr, cols, eps, &mu, &rs);
+#pragma omp simd
+          for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - mu) * rs;
+        }
+      },
+      kMinChunk / cols);
+  return env.Undefined();
+}
+
+// layerNormGrad(rows, cols, eps, dy, dyOff, x, xOff, dx, dxOff), with h = (x - mean)*rstd:
+//   dx = rstd * (dy - mean(dy) - h * mean(dy * h))
+Napi::Value LayerNormGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t rows, cols;
+  float eps;
+  float *dy, *x, *dx;
+  if (!GetNormArgs(info, 9, "layerNormGrad", &rows, &cols, &eps) || !GetSpan(info, 3, "dy", rows * cols, &dy) ||
+      !GetSpan(info, 5, "x", rows * cols, &x) || !GetSpan(info, 7, "dx", rows * cols, &dx)) {
+    return env.Undefined();
+  }
+  const float inv = 1.0f / static_cast<float>(cols);
+  ParallelRange(
+      rows,
+      [&](int64_t lo, int64_t hi) {
+        for (int64_t r = lo; r < hi; ++r) {
+          const float* xr = x + r * cols;
+          const float* gr = dy + r * cols;
+          float* dr = dx + r * cols;
+          float mu, rs;
+          RowStats(xr, cols, eps, &mu, &rs);
+          float sg = 0, sgh = 0;
+#pragma omp simd reduction(+ : sg, sgh)
+          for (int64_t j = 0; j < cols; ++j) {
+            sg += gr[j];
+            sgh += gr[j] * (xr[j] - mu) * rs;
+          }
+          const float mg = sg * inv, mgh = sgh * inv;
+#pragma omp simd
+          for (int64_t j = 0; j < cols; ++j) dr[j] = rs * (gr[j] - mg - (xr[j] - mu) * rs * mgh);
+        }
+      },
+      kMinChunk / cols);
+  return env.Undefined();
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t n;
@@ -484,6 +656,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("adamw", Napi::Function::New(env, AdamW, "adamw"));
   exports.Set("sumSquares", Napi::Function::New(env, SumSquares, "sumSquares"));
   exports.Set("reduceSum", Napi::Function::New(env, ReduceSum, "reduceSum"));
+  exports.Set("geluTanh", Napi::Function::New(env, Gelu, "geluTanh"));
+  exports.Set("geluTanhGrad", Napi::Function::New(env, GeluGrad, "geluTanhGrad"));
+  exports.Set("layerNorm", Napi::Function::New(env, LayerNorm, "layerNorm"));
+  exports.Set("layerNormGrad", Napi::Function::New(env, LayerNormGrad, "layerNormGrad"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("setBlasThreads", Napi::Function::New(env, SetBlasThreads, "setBlasThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));

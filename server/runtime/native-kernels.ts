@@ -74,6 +74,38 @@ export interface NativeAddon {
     out: Float32Array,
     outOffset: number,
   ): void;
+  /** GELU (tanh approximation, sigmoid form) over n elements, and its gradient. */
+  geluTanh(n: number, x: Float32Array, xOffset: number, y: Float32Array, yOffset: number): void;
+  geluTanhGrad(
+    n: number,
+    dy: Float32Array,
+    dyOffset: number,
+    x: Float32Array,
+    xOffset: number,
+    dx: Float32Array,
+    dxOffset: number,
+  ): void;
+  /** LayerNorm over rows of `cols` (no affine), and its input gradient. */
+  layerNorm(
+    rows: number,
+    cols: number,
+    eps: number,
+    x: Float32Array,
+    xOffset: number,
+    y: Float32Array,
+    yOffset: number,
+  ): void;
+  layerNormGrad(
+    rows: number,
+    cols: number,
+    eps: number,
+    dy: Float32Array,
+    dyOffset: number,
+    x: Float32Array,
+    xOffset: number,
+    dx: Float32Array,
+    dxOffset: number,
+  ): void;
   /** Σ x² over n elements, accumulated in double. */
   sumSquares(n: number, x: Float32Array, xOffset: number): number;
   setThreads(threads: number): void;
@@ -201,6 +233,7 @@ export function registerNativeKernels(tf: Tf, options: LoadOptions = {}): Native
     _FusedMatMul: (orig) => (args) => fusedMatMul(tf, args, orig.kernelFunc),
     Sum: (orig) => (args) => sumKernel(tf, args, orig.kernelFunc),
   };
+  registerFusedOps(tf);
   for (const [name, make] of Object.entries(makers)) {
     if (originals.has(name)) continue;
     const orig = tf.getKernel(name, BACKEND);
@@ -607,4 +640,106 @@ export function nativeSumSquares(tf: Tf, x: AnyTensor): number | null {
   const native = addon;
   const span = native ? wasmSpan(tf, x) : null;
   return native && span ? native.sumSquares(x.size, span.heap, span.offset) : null;
+}
+
+// ---------------------------------------------------------------- fused ops
+
+// Kernels of our own (no stock equivalent) that model code reaches through nativeGeluTanh/nativeLayerNorm.
+// GELU and LayerNorm written from tfjs ops cost 7 and 8 elementwise kernels forward and about twice that
+// backward; these are one pass each way. They keep the addon they were registered with, so gradients of
+// a forward pass still run if the addon is switched off in between.
+const GELU = 'DditGeluTanh';
+const GELU_GRAD = 'DditGeluTanhGrad';
+const LAYER_NORM = 'DditLayerNorm';
+const LAYER_NORM_GRAD = 'DditLayerNormGrad';
+
+type Tensor = tfjs.Tensor;
+
+function registerFusedOps(tf: Tf): void {
+  const native = addon;
+  if (!native || tf.getKernel(GELU, BACKEND)) return;
+  const spans = (backend: BackendWasm, ts: TensorInfo[]): number[] | null => {
+    const offs = ts.map((t) => heapOffset(backend, t));
+    return offs.some((o) => o === null) ? null : (offs as number[]);
+  };
+  const fail = (name: string): never => {
+    throw new Error(`${name}: operands are not float32 tensors on the wasm heap`);
+  };
+  // One output shaped like `like`, filled by `run(heap, offsets…, outOffset)`.
+  const elementwise =
+    (
+      name: string,
+      inputs: string[],
+      run: (heap: Float32Array, offs: number[], n: number, attrs: KernelArgs['attrs']) => void,
+    ) =>
+    (args: KernelArgs): TensorInfo => {
+      const backend = args.backend as BackendWasm;
+      const ins = inputs.map((k) => args.inputs[k] as TensorInfo);
+      if (ins.some((t) => t.dtype !== 'float32')) fail(name);
+      const out = backend.makeOutput(ins[ins.length - 1].shape, 'float32');
+      const offs = spans(backend, [...ins, out]);
+      if (!offs) {
+        backend.disposeData(out.dataId);
+        fail(name);
+      }
+      run(heapF32(backend), offs!, tf.util.sizeFromShape(out.shape), args.attrs);
+      return out;
+    };
+  const rowsCols = (n: number, attrs: KernelArgs['attrs']) => {
+    const cols = Number(attrs?.cols);
+    return [n / cols, cols, Number(attrs?.eps)];
+  };
+  const kernels: Array<[string, KernelFunc]> = [
+    [GELU, elementwise(GELU, ['x'], (h, [x, y], n) => native.geluTanh(n, h, x, h, y))],
+    [
+      GELU_GRAD,
+      elementwise(GELU_GRAD, ['dy', 'x'], (h, [dy, x, dx], n) => native.geluTanhGrad(n, h, dy, h, x, h, dx)),
+    ],
+    [
+      LAYER_NORM,
+      elementwise(LAYER_NORM, ['x'], (h, [x, y], n, attrs) => {
+        const [rows, cols, eps] = rowsCols(n, attrs);
+        native.layerNorm(rows, cols, eps, h, x, h, y);
+      }),
+    ],
+    [
+      LAYER_NORM_GRAD,
+      elementwise(LAYER_NORM_GRAD, ['dy', 'x'], (h, [dy, x, dx], n, attrs) => {
+        const [rows, cols, eps] = rowsCols(n, attrs);
+        native.layerNormGrad(rows, cols, eps, h, dy, h, x, h, dx);
+      }),
+    ],
+  ];
+  for (const [kernelName, kernelFunc] of kernels)
+    tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc });
+  const run = (name: string, inputs: Record<string, Tensor>, attrs: Record<string, number> = {}) =>
+    tf.engine().runKernel(name, inputs, attrs) as Tensor;
+  tf.registerGradient({
+    kernelName: GELU,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved) => ({ x: () => run(GELU_GRAD, { dy: dy as Tensor, x: saved[0] }) }),
+  });
+  tf.registerGradient({
+    kernelName: LAYER_NORM,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => ({
+      x: () => run(LAYER_NORM_GRAD, { dy: dy as Tensor, x: saved[0] }, attrs as Record<string, number>),
+    }),
+  });
+}
+
+function fusedReady(tf: Tf, x: Tensor): boolean {
+  return x.dtype === 'float32' && x.size > 0 && nativeMatMulActive(tf) && !!tf.getKernel(GELU, BACKEND);
+}
+
+/** GELU (tanh approximation) as one native pass each way, or null where the caller must use tfjs ops. */
+export function nativeGeluTanh(tf: Tf, x: Tensor): Tensor | null {
+  return fusedReady(tf, x) ? (tf.engine().runKernel(GELU, { x }) as Tensor) : null;
+}
+
+/** LayerNorm over the last axis without affine, as one native pass each way; null where not available. */
+export function nativeLayerNorm(tf: Tf, x: Tensor, eps: number): Tensor | null {
+  if (!fusedReady(tf, x) || x.rank < 1) return null;
+  const cols = x.shape[x.rank - 1];
+  return tf.engine().runKernel(LAYER_NORM, { x }, { cols, eps }) as Tensor;
 }

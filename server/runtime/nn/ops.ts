@@ -4,7 +4,7 @@
  * sigmoid (tanh and pow run scalar), LayerNorm from moments + rsqrt, rank ≤ 4 transposes only.
  */
 import { tf } from '../tf';
-import { nativeMatMulActive } from '../native-kernels';
+import { nativeGeluTanh, nativeLayerNorm, nativeMatMulActive } from '../native-kernels';
 
 // dy·bᵀ and aᵀ·dy: transpose flags where the native BLAS kernels run them (no copies), explicit transposes
 // plus a flag-free product on the plain wasm kernels (whose flag path is a slow scalar loop).
@@ -87,12 +87,16 @@ const GELU_K = 2 * Math.sqrt(2 / Math.PI);
 
 /** GELU with the tanh approximation, in the identical form x·sigmoid(1.5958(x+0.044715x³)). */
 export function geluTanh(x: tf.Tensor): tf.Tensor {
+  const fused = nativeGeluTanh(tf, x);
+  if (fused) return fused;
   const x3 = tf.mul(tf.mul(x, x), x);
   return tf.mul(x, tf.sigmoid(tf.mul(tf.add(x, tf.mul(x3, 0.044715)), GELU_K)));
 }
 
 /** LayerNorm over the last axis, no affine (the D-DiT default ε = 1e-6). */
 export function layerNorm(x: tf.Tensor, eps = 1e-6): tf.Tensor {
+  const fused = nativeLayerNorm(tf, x, eps);
+  if (fused) return fused;
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
 }

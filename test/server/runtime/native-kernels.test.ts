@@ -2,7 +2,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { initRuntime, runtimeInfo, tf } from '../../../server/runtime';
-import { attention, linear } from '../../../server/runtime/nn';
+import { attention, geluTanh, layerNorm, linear } from '../../../server/runtime/nn';
 import {
   DEFAULT_ADDON_PATH,
   loadNativeKernels,
@@ -219,6 +219,47 @@ describe('native matmul kernels on the wasm backend', () => {
       expect(maxAbsDiff(native[i] as Float32Array, g) / scale).toBeLessThan(1e-5);
     }
     tf.dispose([x, w, b]);
+  });
+
+  it('fused GELU and LayerNorm match the tfjs-op forms in value and gradient', () => {
+    // Wide values so the GELU tails and the sigmoid saturation are covered.
+    const x = tf.mul(
+      tf.randomNormal([3, 70, 257], 0, 1, 'float32', 71),
+      tf.linspace(0.1, 12, 257),
+    ) as tf.Tensor;
+    const w = tf.randomNormal([3, 70, 257], 0, 1, 'float32', 72);
+    const f = (t: tf.Tensor) => tf.sum(tf.mul(tf.add(geluTanh(t), layerNorm(tf.mul(t, 3))), w));
+    const run = () => {
+      const { value, grad } = tf.valueAndGrad(f)(x);
+      const out: [number, Float32Array, Float32Array, Float32Array] = [
+        value.dataSync()[0],
+        grad.dataSync().slice() as Float32Array,
+        tf.tidy(() => geluTanh(x).dataSync().slice() as Float32Array),
+        tf.tidy(() => layerNorm(x).dataSync().slice() as Float32Array),
+      ];
+      tf.dispose([value, grad]);
+      return out;
+    };
+    const kernelsRun = new Set<string>();
+    const engine = tf.engine() as unknown as { runKernel: (n: string, i: unknown, a: unknown) => unknown };
+    const runKernel = engine.runKernel.bind(engine);
+    engine.runKernel = (n, i, a) => (kernelsRun.add(n), runKernel(n, i, a));
+    const native = run();
+    engine.runKernel = runKernel;
+    expect([...kernelsRun]).toEqual(
+      expect.arrayContaining(['DditGeluTanh', 'DditGeluTanhGrad', 'DditLayerNorm']),
+    );
+    expect(kernelsRun.has('DditLayerNormGrad')).toBe(true);
+    unregisterNativeKernels(tf);
+    const plain = run();
+    registerNativeKernels(tf);
+    expect(Math.abs(native[0] - plain[0]) / Math.abs(plain[0])).toBeLessThan(1e-5);
+    for (let i = 1; i < 4; i++) {
+      const ref = plain[i] as Float32Array;
+      const scale = Math.max(...Array.from(ref, Math.abs));
+      expect(maxAbsDiff(native[i] as Float32Array, ref) / scale).toBeLessThan(2e-5);
+    }
+    tf.dispose([x, w]);
   });
 
   it('runs fused matmul with bias and activation', () => {
