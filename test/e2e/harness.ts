@@ -75,8 +75,9 @@ export async function startEditorServer(
   if (opts.copyWorkflows !== false)
     fs.cpSync(path.join(ROOT, 'workflows'), workflowsDir, { recursive: true });
   else fs.mkdirSync(workflowsDir, { recursive: true });
-  // The test LoadImage node lists this folder (in this process and in the workers).
-  process.env.DDIT_TEST_INPUT_DIR = inputDir;
+  // The node library lists LoadImage choices from DDIT_INPUT_DIR (it gets no folders when listing), and the
+  // server does not pass its configured folders on yet: tell both this process and the workers.
+  process.env.DDIT_INPUT_DIR = inputDir;
   const logs: string[] = [];
   let port = opts.port ?? 0;
   const start = async () =>
@@ -89,7 +90,7 @@ export async function startEditorServer(
       inputDir,
       workflowsDir,
       extraNodePacks: [EDITOR_PACK],
-      workerEnv: { DDIT_TEST_INPUT_DIR: inputDir },
+      workerEnv: { DDIT_INPUT_DIR: inputDir },
       interruptGraceMs: 2000,
       log: memoryLog(logs),
     });

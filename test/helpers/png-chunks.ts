@@ -28,14 +28,3 @@ export function pngWithChunks(chunks: { type: string; data: Buffer }[], size = 2
   });
   return Buffer.concat([base.subarray(0, iend), ...encoded, base.subarray(iend)]);
 }
-
-/** A PNG carrying text chunks keyword → text (tEXt, latin1), as saved images carry their workflow. */
-export function pngWithText(text: Record<string, string>, size = 2): Buffer {
-  return pngWithChunks(
-    Object.entries(text).map(([k, v]) => ({
-      type: 'tEXt',
-      data: Buffer.concat([Buffer.from(`${k}\0`, 'latin1'), Buffer.from(v, 'latin1')]),
-    })),
-    size,
-  );
-}

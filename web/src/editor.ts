@@ -10,6 +10,7 @@ import { ExtensionHost, type EditorExtension } from './extensions';
 import { GraphIO, workflowFromFile, workflowKey } from './graph-io';
 import { interpretNodeDef, type NodeSpec } from './node-defs';
 import type { ApiPrompt, ObjectInfoMap, WsMessage } from './protocol';
+import { takePrefetched } from './prefetch';
 import { Runner } from './runner';
 import { loadSettings, type Settings } from './settings';
 import { ServerSocket, type SocketState } from './socket';
@@ -68,6 +69,7 @@ export class Editor {
     this.extensions = new ExtensionHost(
       () => this.publicApi(),
       (m) => toast(m, 'error'),
+      () => this.graph._nodes,
     );
     this.socket = new ServerSocket((id) => this.api.wsUrl(id), {
       message: (m) => this.onMessage(m),
@@ -234,9 +236,22 @@ export class Editor {
 
   async start(): Promise<void> {
     // Everything the first screen needs is requested at once; the shell is built meanwhile.
+    performance.mark('ddit:start');
     const stored = this.readStored();
-    const infoP = this.api.objectInfo();
-    const extP = this.api.listExtensions();
+    const same = this.api.base === location.origin;
+    const infoP = takePrefetched<ObjectInfoMap>('object_info', same).then((v) => v ?? this.api.objectInfo());
+    const extP = takePrefetched<unknown>('extensions', same).then((v) =>
+      Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : this.api.listExtensions(),
+    );
+    // Extension modules are fetched and parsed now; they run once the first workflow is drawn.
+    void extP.then(
+      (paths) => {
+        for (const p of paths) {
+          document.head.append(h('link', { rel: 'modulepreload', href: this.extensionSrc(p) }));
+        }
+      },
+      () => {},
+    );
     const defaultP = stored ? null : this.api.getWorkflow(DEFAULT_WORKFLOW);
     infoP.catch(() => {});
     extP.catch(() => {});
@@ -250,28 +265,32 @@ export class Editor {
     });
     window.dditEditor = this.publicApi();
     this.socket.connect();
+    performance.mark('ddit:shell');
     try {
-      this.setNodeTypes(await infoP);
+      const info = await infoP;
+      performance.mark('ddit:object_info');
+      this.setNodeTypes(info);
+      performance.mark('ddit:node_types');
     } catch (err) {
       this.showBanner(`Cannot load node types: ${(err as Error).message}`);
     }
-    try {
-      const paths = await extP;
-      await this.extensions.load(
-        paths.map((p) => ({
-          path: p,
-          src: /^https?:/.test(p) ? p : this.api.url(p.startsWith('/') ? p : `/${p}`),
-        })),
-      );
-    } catch (err) {
-      console.warn('ddit: extensions not loaded:', (err as Error).message);
-    }
     await this.restoreWorkflow(stored, defaultP);
+    performance.mark('ddit:workflow');
     setInterval(() => this.autosave(), 1000);
     window.addEventListener('beforeunload', () => this.autosave());
     this.ready = { ms: Math.round(performance.now()) };
     window.dispatchEvent(new CustomEvent('ddit:ready', { detail: this.ready }));
     void this.queuePanel.refresh();
+    // Extensions load after the first paint; each one is shown the nodes already on the canvas.
+    try {
+      const paths = await extP;
+      await this.extensions.load(paths.map((p) => ({ path: p, src: this.extensionSrc(p) })));
+    } catch (err) {
+      console.warn('ddit: extensions not loaded:', (err as Error).message);
+    }
+    this.extensions.settled = true;
+    performance.mark('ddit:extensions');
+    this.redraw();
   }
 
   async loadNodeTypes(): Promise<void> {
@@ -293,6 +312,10 @@ export class Editor {
     });
     this.el.nodesMenu.replaceChildren(menu);
     this.hideBanner();
+  }
+
+  private extensionSrc(p: string): string {
+    return /^https?:/.test(p) ? p : this.api.url(p.startsWith('/') ? p : `/${p}`);
   }
 
   private readStored(): Stored | null {

@@ -1,6 +1,6 @@
 /**
  * Editor extensions shipped by plugin packs: scripts the server lists (GET /extensions), loaded as
- * modules before the first workflow, which call `window.dditEditor.registerExtension({...})`.
+ * modules once the editor is up, which call `window.dditEditor.registerExtension({...})`.
  * A failing extension is reported and skipped; it never stops the editor or other extensions.
  */
 import type { LGraphNode } from '@comfyorg/litegraph';
@@ -11,7 +11,10 @@ export interface EditorExtension {
   name: string;
   /** Called once when registered, with the editor API. */
   setup?(editor: unknown): void | Promise<void>;
-  /** Called for every node created on the canvas (palette, paste, workflow load), after its widgets exist. */
+  /**
+   * Called for every node created on the canvas (palette, paste, workflow load), after its widgets exist,
+   * and at registration for the nodes already there.
+   */
   nodeCreated?(node: LGraphNode): void;
   /** Called when a node reports output (`executed`), after the editor has stored it on the node. */
   onExecuted?(node: LGraphNode, output: UiOutput): void;
@@ -31,11 +34,16 @@ export class ExtensionHost {
   /** Scripts that loaded (URL paths), and those that failed with their reason. */
   readonly scripts: { url: string; ok: boolean; error?: string }[] = [];
 
+  /** True once every listed script has loaded or failed. */
+  settled = false;
+
   constructor(
     private readonly editor: () => unknown,
     private readonly report: (msg: string) => void,
+    private readonly existingNodes: () => LGraphNode[] = () => [],
   ) {}
 
+  /** Adds an extension; its nodeCreated is called at once for the nodes already on the canvas. */
   register(ext: EditorExtension): void {
     if (!ext || typeof ext !== 'object' || typeof ext.name !== 'string' || !ext.name) {
       throw new TypeError('registerExtension: an extension needs a non-empty string "name"');
@@ -45,6 +53,9 @@ export class ExtensionHost {
     }
     this.extensions.push(ext);
     if (ext.setup) this.guard(ext, 'setup', () => ext.setup!(this.editor()));
+    if (ext.nodeCreated) {
+      for (const n of this.existingNodes()) this.guard(ext, 'nodeCreated', () => ext.nodeCreated!(n));
+    }
   }
 
   private guard(ext: EditorExtension, hook: string, fn: () => unknown): void {
