@@ -22,6 +22,16 @@
 #include <thread>
 #include <vector>
 
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+// Hot loops get an AVX2/FMA clone picked at load time (ifunc): one build runs
+// on any x86-64 and still uses 8-wide vectors where the CPU has them.
+#define DDIT_CLONES __attribute__((target_clones("arch=haswell", "default")))
+#else
+#define DDIT_CLONES
+#endif
+// Helpers of the cloned loops must inline into each clone to vectorise there.
+#define DDIT_INLINE inline __attribute__((always_inline))
+
 namespace {
 
 struct View {
@@ -322,6 +332,22 @@ bool GetSpan(const Napi::CallbackInfo& info, size_t at, const char* name, int64_
 // One decoupled-weight-decay Adam step in place (PyTorch's AdamW rule):
 //   g' = gradScale*g;  m = b1*m + (1-b1)*g';  v = b2*v + (1-b2)*g'^2
 //   w = w*(1 - lr*wd) - (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps)
+struct AdamWParams {
+  float b1, a1, b2, a2, decay, step, invSqrtBc2, eps, scale;
+};
+
+DDIT_CLONES void AdamWRange(float* w, const float* g, float* m, float* v, const AdamWParams& p, int64_t lo,
+                            int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const float gi = g[i] * p.scale;
+    const float mi = p.b1 * m[i] + p.a1 * gi;
+    const float vi = p.b2 * v[i] + p.a2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    w[i] = w[i] * p.decay - p.step * mi / (std::sqrt(vi) * p.invSqrtBc2 + p.eps);
+  }
+}
+
 Napi::Value AdamW(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() != 17) {
@@ -339,22 +365,31 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
       !GetFloat(env, info[16], "gradScale", &scale)) {
     return env.Undefined();
   }
-  const float fb1 = static_cast<float>(b1), fa1 = static_cast<float>(1 - b1);
-  const float fb2 = static_cast<float>(b2), fa2 = static_cast<float>(1 - b2);
-  const float decay = static_cast<float>(1 - lr * wd), step = static_cast<float>(lr / bc1);
-  const float invSqrtBc2 = static_cast<float>(1 / std::sqrt(bc2)), feps = static_cast<float>(eps);
-  const float fscale = static_cast<float>(scale);
-  ParallelRange(n, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      const float gi = g[i] * fscale;
-      const float mi = fb1 * m[i] + fa1 * gi;
-      const float vi = fb2 * v[i] + fa2 * gi * gi;
-      m[i] = mi;
-      v[i] = vi;
-      w[i] = w[i] * decay - step * mi / (std::sqrt(vi) * invSqrtBc2 + feps);
-    }
-  });
+  AdamWParams p;
+  p.b1 = static_cast<float>(b1);
+  p.a1 = static_cast<float>(1 - b1);
+  p.b2 = static_cast<float>(b2);
+  p.a2 = static_cast<float>(1 - b2);
+  p.decay = static_cast<float>(1 - lr * wd);
+  p.step = static_cast<float>(lr / bc1);
+  p.invSqrtBc2 = static_cast<float>(1 / std::sqrt(bc2));
+  p.eps = static_cast<float>(eps);
+  p.scale = static_cast<float>(scale);
+  ParallelRange(n, [&](int64_t lo, int64_t hi) { AdamWRange(w, g, m, v, p, lo, hi); });
   return env.Undefined();
+}
+
+// Blocks of float sums keep the loop vectorisable; the block totals go to double.
+DDIT_CLONES double SumSquaresRange(const float* x, int64_t lo, int64_t hi) {
+  double acc = 0;
+  for (int64_t i0 = lo; i0 < hi; i0 += 1024) {
+    float part = 0;
+    const int64_t i1 = std::min(hi, i0 + 1024);
+#pragma omp simd reduction(+ : part)
+    for (int64_t i = i0; i < i1; ++i) part += x[i] * x[i];
+    acc += part;
+  }
+  return acc;
 }
 
 // sumSquares(n, x, xOff) -> sum of x[i]^2, accumulated in double.
@@ -368,21 +403,32 @@ Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   std::mutex mu;
   double total = 0;
   ParallelRange(n, [&](int64_t lo, int64_t hi) {
-    // Blocks of float sums keep the loop vectorisable; the block totals go to double.
-    double acc = 0;
-    for (int64_t i0 = lo; i0 < hi; i0 += 1024) {
-      float part = 0;
-      const int64_t i1 = std::min(hi, i0 + 1024);
-#pragma omp simd reduction(+ : part)
-      for (int64_t i = i0; i < i1; ++i) part += x[i] * x[i];
-      acc += part;
-    }
+    const double acc = SumSquaresRange(x, lo, hi);
     std::lock_guard<std::mutex> lock(mu);
     total += acc;
   });
   return Napi::Number::New(env, total);
 }
 
+
+DDIT_CLONES void RowSums(const float* x, float* out, int64_t mid, int64_t lo, int64_t hi) {
+  for (int64_t o = lo; o < hi; ++o) {
+    const float* row = x + o * mid;
+    float acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t m = 0; m < mid; ++m) acc += row[m];
+    out[o] = acc;
+  }
+}
+
+// dst[i] = sum over m of src[m*inner + i], for columns i in [c0, c1).
+DDIT_CLONES void ColumnSums(const float* src, float* dst, int64_t mid, int64_t inner, int64_t c0, int64_t c1) {
+  for (int64_t i = c0; i < c1; ++i) dst[i] = 0;
+  for (int64_t m = 0; m < mid; ++m) {
+    const float* r = src + m * inner;
+    for (int64_t i = c0; i < c1; ++i) dst[i] += r[i];
+  }
+}
 
 // reduceSum(outer, mid, inner, x, xOff, out, outOff):
 //   out[o*inner + i] = sum over m of x[(o*mid + m)*inner + i]
@@ -404,16 +450,7 @@ Napi::Value ReduceSum(const Napi::CallbackInfo& info) {
     // Row sums: each row is contiguous.
     ParallelRange(
         outer,
-        [&](int64_t lo, int64_t hi) {
-          for (int64_t o = lo; o < hi; ++o) {
-            const float* row = x + o * mid;
-            float acc = 0;
-#pragma omp simd reduction(+ : acc)
-            for (int64_t m = 0; m < mid; ++m) acc += row[m];
-            out[o] = acc;
-          }
-        },
-        kMinChunk / std::max<int64_t>(mid, 1));
+        [&](int64_t lo, int64_t hi) { RowSums(x, out, mid, lo, hi); }, kMinChunk / std::max<int64_t>(mid, 1));
     return env.Undefined();
   }
   // Tasks are (outer index, run of inner columns); each adds its rows into its
@@ -422,13 +459,7 @@ Napi::Value ReduceSum(const Napi::CallbackInfo& info) {
   const int64_t colTasks = (inner + colBlock - 1) / colBlock;
   auto task = [&](int64_t t) {
     const int64_t o = t / colTasks, c0 = (t % colTasks) * colBlock, c1 = std::min(inner, c0 + colBlock);
-    float* dst = out + o * inner;
-    for (int64_t i = c0; i < c1; ++i) dst[i] = 0;
-    const float* src = x + o * mid * inner;
-    for (int64_t m = 0; m < mid; ++m) {
-      const float* r = src + m * inner;
-      for (int64_t i = c0; i < c1; ++i) dst[i] += r[i];
-    }
+    ColumnSums(x + o * mid * inner, out + o * inner, mid, inner, c0, c1);
   };
   const int64_t tasks = outer * colTasks;
   if (outer * mid * inner < kMinChunk) {
@@ -446,8 +477,9 @@ Napi::Value ReduceSum(const Napi::CallbackInfo& info) {
 // reduction x = n*ln2 + r (|r| <= ln2/2), a degree-6 Taylor polynomial for e^r
 // (relative error ~1e-7) and 2^n built in the exponent bits. x is clamped to
 // the normal float range, which is all the sigmoid below needs.
-inline float ExpApprox(float x) {
-  x = std::min(88.7f, std::max(-87.3f, x));
+DDIT_INLINE float ExpApprox(float x) {
+  x = x > 88.7f ? 88.7f : x;
+  x = x < -87.3f ? -87.3f : x;
   const float t = x * 1.44269504f;
   const float n = (t + 12582912.0f) - 12582912.0f;  // round to nearest (1.5*2^23 trick)
   const float r = x - n * 0.693359375f + n * 2.12194440e-4f;  // ln2 in two parts (Cephes)
@@ -469,7 +501,7 @@ inline float ExpApprox(float x) {
 constexpr float kGeluK = 1.5957691216057308f;
 constexpr float kGeluC = 0.044715f;
 
-void GeluRange(const float* x, float* y, int64_t lo, int64_t hi) {
+DDIT_CLONES void GeluRange(const float* x, float* y, int64_t lo, int64_t hi) {
 #pragma omp simd
   for (int64_t i = lo; i < hi; ++i) {
     const float v = x[i];
@@ -479,7 +511,7 @@ void GeluRange(const float* x, float* y, int64_t lo, int64_t hi) {
 }
 
 // d gelu/dx = s + x*s*(1-s)*k*(1 + 3c*x^2)
-void GeluGradRange(const float* dy, const float* x, float* dx, int64_t lo, int64_t hi) {
+DDIT_CLONES void GeluGradRange(const float* dy, const float* x, float* dx, int64_t lo, int64_t hi) {
 #pragma omp simd
   for (int64_t i = lo; i < hi; ++i) {
     const float v = x[i];
@@ -519,7 +551,7 @@ Napi::Value GeluGrad(const Napi::CallbackInfo& info) {
 }
 
 // Mean and 1/sqrt(var + eps) of one row (biased variance, two passes).
-inline void RowStats(const float* row, int64_t cols, float eps, float* mean, float* rstd) {
+DDIT_INLINE void RowStats(const float* row, int64_t cols, float eps, float* mean, float* rstd) {
   float sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (int64_t j = 0; j < cols; ++j) sum += row[j];
@@ -529,6 +561,38 @@ inline void RowStats(const float* row, int64_t cols, float eps, float* mean, flo
   for (int64_t j = 0; j < cols; ++j) sq += (row[j] - mu) * (row[j] - mu);
   *mean = mu;
   *rstd = 1.0f / std::sqrt(sq / static_cast<float>(cols) + eps);
+}
+
+DDIT_CLONES void LayerNormRows(const float* x, float* y, int64_t cols, float eps, int64_t lo, int64_t hi) {
+  for (int64_t r = lo; r < hi; ++r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    float mu, rs;
+    RowStats(xr, cols, eps, &mu, &rs);
+#pragma omp simd
+    for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - mu) * rs;
+  }
+}
+
+DDIT_CLONES void LayerNormGradRows(const float* dy, const float* x, float* dx, int64_t cols, float eps, int64_t lo,
+                                   int64_t hi) {
+  const float inv = 1.0f / static_cast<float>(cols);
+  for (int64_t r = lo; r < hi; ++r) {
+    const float* xr = x + r * cols;
+    const float* gr = dy + r * cols;
+    float* dr = dx + r * cols;
+    float mu, rs;
+    RowStats(xr, cols, eps, &mu, &rs);
+    float sg = 0, sgh = 0;
+#pragma omp simd reduction(+ : sg, sgh)
+    for (int64_t j = 0; j < cols; ++j) {
+      sg += gr[j];
+      sgh += gr[j] * (xr[j] - mu) * rs;
+    }
+    const float mg = sg * inv, mgh = sgh * inv;
+#pragma omp simd
+    for (int64_t j = 0; j < cols; ++j) dr[j] = rs * (gr[j] - mg - (xr[j] - mu) * rs * mgh);
+  }
 }
 
 bool GetNormArgs(const Napi::CallbackInfo& info, size_t expected, const char* name, int64_t* rows, int64_t* cols,
@@ -560,17 +624,7 @@ Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
   }
   ParallelRange(
       rows,
-      [&](int64_t lo, int64_t hi) {
-        for (int64_t r = lo; r < hi; ++r) {
-          const float* xr = x + r * cols;
-          float* yr = y + r * cols;
-          float mu, rs;
-          RowStats(xr, cols, eps, &mu, &rs);
-#pragma omp simd
-          for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - mu) * rs;
-        }
-      },
-      kMinChunk / cols);
+      [&](int64_t lo, int64_t hi) { LayerNormRows(x, y, cols, eps, lo, hi); }, kMinChunk / cols);
   return env.Undefined();
 }
 
@@ -585,28 +639,8 @@ Napi::Value LayerNormGrad(const Napi::CallbackInfo& info) {
       !GetSpan(info, 5, "x", rows * cols, &x) || !GetSpan(info, 7, "dx", rows * cols, &dx)) {
     return env.Undefined();
   }
-  const float inv = 1.0f / static_cast<float>(cols);
   ParallelRange(
-      rows,
-      [&](int64_t lo, int64_t hi) {
-        for (int64_t r = lo; r < hi; ++r) {
-          const float* xr = x + r * cols;
-          const float* gr = dy + r * cols;
-          float* dr = dx + r * cols;
-          float mu, rs;
-          RowStats(xr, cols, eps, &mu, &rs);
-          float sg = 0, sgh = 0;
-#pragma omp simd reduction(+ : sg, sgh)
-          for (int64_t j = 0; j < cols; ++j) {
-            sg += gr[j];
-            sgh += gr[j] * (xr[j] - mu) * rs;
-          }
-          const float mg = sg * inv, mgh = sgh * inv;
-#pragma omp simd
-          for (int64_t j = 0; j < cols; ++j) dr[j] = rs * (gr[j] - mg - (xr[j] - mu) * rs * mgh);
-        }
-      },
-      kMinChunk / cols);
+      rows, [&](int64_t lo, int64_t hi) { LayerNormGradRows(dy, x, dx, cols, eps, lo, hi); }, kMinChunk / cols);
   return env.Undefined();
 }
 
