@@ -71,6 +71,23 @@ export async function startServer(
   cleanTemp(cfg);
   const log = cfg.log;
 
+  // Nodes list their COMBO choices (model files, input images) without a node context, from these
+  // variables: point them at this server's folders, in this process and in the workers.
+  const folderEnv: Record<string, string> = {
+    DDIT_MODELS_DIR: cfg.modelsDir,
+    DDIT_INPUT_DIR: cfg.inputDir,
+    DDIT_OUTPUT_DIR: cfg.outputDir,
+    DDIT_TEMP_DIR: cfg.tempDir,
+  };
+  const previousEnv = Object.fromEntries(Object.keys(folderEnv).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, folderEnv);
+  const restoreEnv = (): void => {
+    for (const [k, v] of Object.entries(previousEnv)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+
   const registry = new NodeRegistry();
   const packs = loadAllPacks(registry, cfg.extraNodePacks, cfg.plugins, log);
   const store = new JobStore(path.join(cfg.dataDir, 'ddit.db'));
@@ -83,7 +100,7 @@ export async function startServer(
       plugins: cfg.plugins,
       startRuntime: cfg.startRuntime,
       interruptGraceMs: cfg.interruptGraceMs,
-      env: cfg.workerEnv,
+      env: { ...folderEnv, ...cfg.workerEnv },
       log,
     });
 
@@ -172,6 +189,7 @@ export async function startServer(
   } catch (err) {
     await scheduler.close();
     store.close();
+    restoreEnv();
     throw err;
   }
   const port = (server.address() as AddressInfo).port;
@@ -195,6 +213,7 @@ export async function startServer(
         await scheduler.close();
         await closed;
         store.close();
+        restoreEnv();
       })()),
   };
 }

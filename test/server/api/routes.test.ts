@@ -280,6 +280,11 @@ describe('server routes', () => {
     expect(info.body['imagefx.Sharpen']).toBeDefined();
     expect(Object.keys((await request(url, 'GET', '/object_info/IntMath')).body)).toEqual(['IntMath']);
     expect((await request(url, 'GET', '/object_info/Nope')).body).toEqual({});
+    // File choices come from this server's folders (--models-dir, --input-dir), not the defaults.
+    const ckpt = (await request(url, 'GET', '/object_info/LoadCheckpoint')).body.LoadCheckpoint;
+    expect(ckpt.input.required.ckpt_name[0]).toEqual(['ddit/tiny/model.safetensors']);
+    const loadImage = (await request(url, 'GET', '/object_info/LoadImage')).body.LoadImage;
+    expect(loadImage.input.required.image[0]).toContain('pic.png');
 
     const stats = await request(url, 'GET', '/api/system_stats');
     expect(stats.body.system).toMatchObject({ os: process.platform, ddit_version: '0.1.0' });
