@@ -38,7 +38,7 @@ function liveWorkflow(stepMs = 250) {
         pos: [40, 40],
         outputs: [{ name: 'image', type: 'IMAGE', links: [1] }],
         widgets_values: { steps: 6, seed: 3, step_ms: stepMs, prompt: 'a red disc' },
-        properties: { control_after_generate: { seed: 'fixed' } },
+        properties: { control_after_generate: { seed: 'increment' } },
       },
       {
         id: 2,
@@ -244,6 +244,11 @@ test('a workflow runs with step previews, masked text, a live loss chart and fin
     ed.on('ddit.text_state', () => setTimeout(() => seen.text.push(drawnOf(3).drawn.textState), 120));
   });
   await page.keyboard.press('Control+Enter');
+  // the seed was queued as 3 and moved on to 4 for the next run (control after generate: increment)
+  await waitFor(
+    () => page.evaluate(() => window.dditEditor.toApiPrompt()['1'].inputs.seed === 4),
+    'seed incremented after queueing',
+  );
   await waitFor(async () => (await live(1))?.runState === 'running', 'sampler running');
   await waitFor(async () => ((await live(1))?.drawn.previewFrames as number) >= 2, 'a step preview drawn');
   await shot(page, '04-running-previews');
@@ -312,7 +317,6 @@ test('a graph built with the mouse: palette, links (incompatible ones refused), 
   };
   const int = await add('Int', 40, 60);
   const math = await add('IntMath', 330, 60);
-  const str = await add('ToString', 640, 60);
   const show = await add('ShowText', 640, 260);
 
   const frame = () =>
@@ -341,7 +345,26 @@ test('a graph built with the mouse: palette, links (incompatible ones refused), 
   ).toBeNull();
 
   await link(int, 0, math, 'a');
-  await link(math, 0, str, 'value');
+  // a link dropped on empty canvas opens the palette with only nodes that take an INT; the pick is linked
+  await frame();
+  const out = await slotPoint(page, math, 'output', 0);
+  const empty = await graphPoint(page, 640, 60);
+  await drag(page, out, empty);
+  await page.waitForSelector('[data-testid=palette]');
+  const offered = await page.$$eval('[data-testid=palette-list] li[data-type]', (els) =>
+    els.map((e) => e.getAttribute('data-type')),
+  );
+  expect(offered).toContain('ToString');
+  expect(offered).not.toContain('ShowText');
+  await page.fill('[data-testid=palette-input]', 'ToString');
+  await page.click('[data-testid=palette-list] li[data-type="ToString"]');
+  const str = await page.evaluate(() => {
+    const nodes = window.dditEditor.graph._nodes;
+    return Number(nodes[nodes.length - 1].id);
+  });
+  expect(
+    await page.evaluate((id) => window.dditEditor.graph.getNodeById(id)!.inputs[0].link != null, str),
+  ).toBe(true);
   await link(str, 0, show, 'text');
   const links = await page.evaluate(
     () => window.dditEditor.graph.links.size ?? Object.keys(window.dditEditor.graph.links).length,

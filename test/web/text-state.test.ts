@@ -30,6 +30,24 @@ describe('text sampler states', () => {
     expect(textStatePlain({ tokens: [], text: 'so far' })).toBe('so far');
   });
 
+  test('token ids with their pieces (what the masked text sampler sends); null pieces are masked', () => {
+    const state = {
+      tokens: [11, 12, 13, 3, 3, 1, 0],
+      pieces: ['what', 'colour', '?', null, null, '</s>', '<pad>'],
+      masked: [false, false, false, true, true, false, false],
+      fixed: [true, true, true, false, false, false, false],
+    };
+    expect(textStatePieces(state).map((p) => p.kind)).toEqual([
+      'fixed',
+      'fixed',
+      'fixed',
+      'masked',
+      'masked',
+    ]);
+    expect(textStatePlain(state)).toBe('what colour ? ___ ___');
+    expect(textStatePlain({ tokens: [5, 6], pieces: ['red', null] })).toBe('red ___');
+  });
+
   test('layout wraps at the width and gives blanks their own width', () => {
     const pieces = textStatePieces({
       tokens: ['aaaa', 'bbbb', 'cccc', 'x'],

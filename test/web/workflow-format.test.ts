@@ -108,5 +108,11 @@ describe('documents litegraph loads', () => {
     const b = { nodes: [], links: [], extra: { ds: { scale: 2, offset: [5, 5] } } };
     expect(workflowKey(a)).toBe(workflowKey(b));
     expect(workflowKey(a)).not.toBe(workflowKey({ ...a, nodes: [{ id: 1, type: 'Int' }] }));
+    // nodes growing to show results do not count either; moving one does
+    const n = { id: 1, type: 'Int', pos: [0, 0] as [number, number], size: [200, 80] as [number, number] };
+    expect(workflowKey({ ...a, nodes: [n] })).toBe(
+      workflowKey({ ...a, nodes: [{ ...n, size: [260, 300] }] }),
+    );
+    expect(workflowKey({ ...a, nodes: [n] })).not.toBe(workflowKey({ ...a, nodes: [{ ...n, pos: [5, 0] }] }));
   });
 });

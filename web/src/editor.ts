@@ -22,7 +22,7 @@ import { NodePalette, buildCategoryMenu } from './ui/palette';
 import { QueuePanel } from './ui/queue-panel';
 import { openSettings } from './ui/settings-dialog';
 import { toast } from './ui/toast';
-import type { EditorWorkflow } from './workflow-format';
+import { isEditorWorkflow as isEditorWorkflowDoc, type EditorWorkflow } from './workflow-format';
 
 const STORE_KEY = 'ddit.workflow';
 export const DEFAULT_WORKFLOW = 'text-to-image';
@@ -351,6 +351,7 @@ export class Editor {
 
   /** Puts a document on the canvas; `savedKey` marks it as unchanged from the library copy. */
   loadDocument(doc: unknown, name: string | null, savedKey?: string | null): void {
+    const before = isEditorWorkflowDoc(doc) ? workflowKey(doc) : null;
     const missing = this.io.load(doc);
     // Documents without a saved view (API format, hand-written files) are framed to show every node.
     const ds = (doc as { extra?: { ds?: unknown } } | null)?.extra?.ds;
@@ -358,7 +359,10 @@ export class Editor {
     for (const n of this.graph._nodes) if (isEditorNode(n)) n.live.error = null;
     this.workflowName = name;
     const key = workflowKey(this.io.serialize());
-    this.savedKey = savedKey === undefined ? (name ? key : null) : savedKey;
+    // Loading normalises a document (ids, link tuples, defaults); a restored copy that matched its saved
+    // version still does.
+    if (savedKey === undefined) this.savedKey = name ? key : null;
+    else this.savedKey = savedKey !== null && before === savedKey ? key : savedKey;
     this.storedKey = '';
     this.updateTitle();
     this.redraw();

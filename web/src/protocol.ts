@@ -94,6 +94,8 @@ export type History = Record<string, HistoryEntry>;
 export interface TextState {
   /** Token strings (SentencePiece pieces with '▁' for a leading space, or plain words). */
   tokens: (string | number)[];
+  /** The text of each token (null where masked), when `tokens` are ids. */
+  pieces?: (string | null)[];
   /** Still-masked positions: a flag per token, or a list of indices. */
   masked?: boolean[] | number[];
   /** Fixed (given) positions such as the question: a flag per token, or a list of indices. */
@@ -122,7 +124,11 @@ export interface TrainMetrics {
 export interface TrainSample {
   step?: number;
   images?: ImageRef[];
+  /** One image (the training nodes send this). */
+  image?: ImageRef;
   caption?: string;
+  /** The prompt the sample image was drawn from. */
+  prompt?: string;
 }
 
 /** A WebSocket text message. `data` shapes for the ones the editor reads are listed in socket handlers. */

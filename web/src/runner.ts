@@ -370,7 +370,8 @@ export class Runner {
   }
 
   private setSample(n: EditorNode, s: TrainSample): void {
-    const images = (s.images ?? []).map((r) => loadImage(this.api.viewUrl(r), () => n.growFor(), r));
+    const refs = [...(s.images ?? []), ...(s.image ? [s.image] : [])];
+    const images = refs.map((r) => loadImage(this.api.viewUrl(r), () => n.growFor(), r));
     n.live.sample = {
       step: s.step,
       caption: s.caption ?? n.live.sample?.caption,

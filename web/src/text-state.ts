@@ -34,12 +34,17 @@ export function textStatePieces(state: TextState): Piece[] {
   if (!tokens.length) return state.text ? [{ text: state.text, kind: 'generated', space: false }] : [];
   const masked = flags(state.masked, tokens.length);
   const fixed = flags(state.fixed, tokens.length);
-  const strs = tokens.map((t) => (typeof t === 'number' ? `#${t}` : t));
+  const strs = tokens.map((t, i) => {
+    const piece = state.pieces?.[i];
+    if (typeof piece === 'string') return piece;
+    return typeof t === 'number' ? `#${t}` : t;
+  });
+  if (state.pieces) state.pieces.forEach((p, i) => p === null && i < masked.length && (masked[i] = true));
   const sentencePiece = strs.some((t) => t.startsWith(SP));
   const pieces: Piece[] = [];
   strs.forEach((t, i) => {
     const isMask = masked[i] || MASK_TOKEN.test(t);
-    if (!isMask && SPECIAL.test(t)) return;
+    if (!isMask && (SPECIAL.test(t) || !t.trim())) return;
     const kind: PieceKind = isMask ? 'masked' : fixed[i] ? 'fixed' : 'generated';
     let text = t;
     let space = pieces.length > 0;

@@ -195,11 +195,15 @@ export function outputNodeIds(prompt: ApiPrompt, specs: Record<string, NodeSpec>
     .map(([id]) => id);
 }
 
-/** Key of a workflow's content for "unsaved changes": the view (pan/zoom) does not count. */
+/**
+ * Key of a workflow's content for "unsaved changes": the view (pan and zoom), node sizes (nodes grow to
+ * show their results) and litegraph's execution order do not count.
+ */
 export function workflowKey(doc: EditorWorkflow): string {
-  const { extra, ...rest } = doc;
+  const { extra, nodes, ...rest } = doc;
   const { ds: _ds, ...extraRest } = (extra ?? {}) as Record<string, unknown>;
-  return JSON.stringify({ ...rest, extra: extraRest });
+  const bare = (nodes ?? []).map(({ size: _size, order: _order, ...n }) => n);
+  return JSON.stringify({ ...rest, nodes: bare, extra: extraRest });
 }
 
 /** Litegraph's loader wants version-0.4 link tuples and the last ids; hand-written files may lack them. */
