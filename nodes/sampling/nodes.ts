@@ -4,6 +4,7 @@
  */
 import { defineNode } from '../../server/engine/define-node';
 import { tf } from '../../server/runtime/tf';
+import { inferenceModel } from '../ddit/inference';
 import { CfgGuider } from './cfg';
 import { noisedStart, sampleEuler } from './euler';
 import { assertSigmas, truncatedSigmas } from './flow-schedule';
@@ -63,7 +64,7 @@ export const CFGGuider = defineNode({
     const who = 'CFGGuider';
     return {
       guider: new CfgGuider(
-        asModel(model, who),
+        asModel(inferenceModel(model), who),
         asConditioning(positive, who, 'positive'),
         negative === undefined ? undefined : asConditioning(negative, who, 'negative'),
         cfg,
@@ -96,7 +97,7 @@ export const FlowMatchSampler = defineNode({
     const g = asGuider(guider, who);
     assertSigmas(sigmas, who);
     const start = asLatent(latent, who);
-    const v: VaeLike | undefined = vae === undefined ? undefined : asVae(vae, who);
+    const v: VaeLike | undefined = vae === undefined ? undefined : asVae(inferenceModel(vae), who);
     if (preview === 'vae' && !v) throw new Error(`${who}: preview = vae needs the 'vae' input`);
     const z = noisedStart(start, sigmas[0], new Rng(seed));
     try {
@@ -119,14 +120,14 @@ interface TextModels {
 
 function textModels(who: string, model: unknown, textEncoder: unknown, tokenizer: unknown): TextModels {
   return {
-    model: asModel(model, who),
-    encoder: asTextEncoder(textEncoder, who),
+    model: asModel(inferenceModel(model), who),
+    encoder: asTextEncoder(inferenceModel(textEncoder), who),
     tokenizer: asTokenizer(tokenizer, who),
   };
 }
 
 async function encodeForText(who: string, vae: unknown, image: unknown, seed: number): Promise<tf.Tensor4D> {
-  const v = asVae(vae, who);
+  const v = asVae(inferenceModel(vae), who);
   if (typeof v.encode !== 'function') throw new Error(`${who}: input 'vae' cannot encode images`);
   // The reference captions a posterior sample, not the mean (spec §3.2).
   return v.encode(asImage(image, who), { mode: 'sample', seed });

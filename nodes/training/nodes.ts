@@ -26,6 +26,7 @@ import type { EmaConfig } from './ema';
 import { FlowMatchingTerm, MaskedDiffusionTerm, type Objective } from './objective';
 import { TrainingSession } from './session';
 import { asTrainableDDiT, encodeSync } from './trainable';
+import { DDiT, type DDiTConfig } from '../ddit/model';
 
 const SEED = { type: 'INT', default: 0, min: 0, max: 2 ** 53 - 1 } as const;
 
@@ -267,6 +268,59 @@ export const EMA = defineNode({
   },
 });
 
+export const NewDDiT = defineNode({
+  type: 'NewDDiT',
+  displayName: 'New D-DiT',
+  category: 'training',
+  description:
+    'A freshly initialised D-DiT for training from scratch, sized to the given text encoder (joint_attention_dim), ' +
+    'tokenizer (vocabulary and mask id) and VAE (latent channels). Initialisation follows spec §1.8: modulation ' +
+    'linears and the image projection zero (every block starts as the identity, v̂ ≡ 0), the rest Xavier. ' +
+    'sample_size is the latent side the position table is scaled for.',
+  inputs: {
+    tokenizer: { type: 'TOKENIZER' },
+    text_encoder: { type: 'TEXT_ENCODER' },
+    vae: { type: 'VAE' },
+    width: { type: 'INT', default: 128, min: 8, max: 8192, step: 8 },
+    heads: { type: 'INT', default: 2, min: 1, max: 256 },
+    layers: { type: 'INT', default: 4, min: 1, max: 256 },
+    patch_size: { type: 'INT', default: 1, min: 1, max: 16 },
+    sample_size: { type: 'INT', default: 8, min: 1, max: 1024 },
+    pos_embed_max_size: { type: 'INT', default: 16, min: 1, max: 1024 },
+    null_image_tokens: { type: 'INT', default: 0, min: 0, max: 1024 },
+    seed: SEED,
+  },
+  outputs: { model: { type: 'DDIT_MODEL' } },
+  run(i) {
+    const who = 'NewDDiT';
+    const tok = asTokenizer(i.tokenizer, who) as ReturnType<typeof asTokenizer> & { vocabSize?: number };
+    const enc = asTextEncoder(i.text_encoder, who) as { config?: { d_model?: number } };
+    const vae = asVae(i.vae, who) as { config?: { latent_channels?: number } };
+    const dEnc = enc.config?.d_model;
+    const channels = vae.config?.latent_channels;
+    const vocab = tok.vocabSize;
+    if (!dEnc) throw new Error(`${who}: input 'text_encoder' does not state its width (config.d_model)`);
+    if (!channels) throw new Error(`${who}: input 'vae' does not state its latent channels`);
+    if (!vocab) throw new Error(`${who}: input 'tokenizer' does not state its vocabulary size`);
+    if (i.width % i.heads !== 0)
+      throw new Error(`${who}: width ${i.width} is not divisible by heads ${i.heads}`);
+    const config: DDiTConfig = {
+      sample_size: i.sample_size,
+      patch_size: i.patch_size,
+      in_channels: channels,
+      num_layers: i.layers,
+      num_attention_heads: i.heads,
+      attention_head_dim: i.width / i.heads,
+      joint_attention_dim: dEnc,
+      pos_embed_max_size: i.pos_embed_max_size,
+      vocab_size: vocab,
+      null_image_tokens: i.null_image_tokens,
+      mask_token_id: tok.maskId,
+    };
+    return { model: new DDiT(config).initialize(i.seed) };
+  },
+});
+
 const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 export function runDirFor(folders: { output: string }, runName: string, who: string): string {
@@ -276,10 +330,39 @@ export function runDirFor(folders: { output: string }, runName: string, who: str
   return path.join(folders.output, 'training', runName);
 }
 
+/** Where an exported model goes: a plain .safetensors path inside the models folder. */
+function exportPath(folders: { models: string }, name: string, who: string): string | undefined {
+  if (!name) return undefined;
+  const file = path.resolve(folders.models, name);
+  const rel = path.relative(path.resolve(folders.models), file);
+  if (!name.endsWith('.safetensors') || rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new Error(`${who}: input 'export_name' must be a .safetensors path inside the models folder`);
+  }
+  return file;
+}
+
+/**
+ * TRAIN_STATE: a handle on the run that OptimizerStep keeps in its node state. The engine frees node
+ * outputs it no longer needs (every iteration, for a volatile node), so outputs must not own the run.
+ */
+export class TrainState {
+  readonly byteSize = 64;
+  constructor(readonly session: TrainingSession) {}
+}
+
+/** The live model as an output the engine may drop without freeing it (the run owns it). */
+function borrowed<T extends object>(model: T): T {
+  return new Proxy(model, {
+    get: (target, key) =>
+      key === 'dispose' ? () => {} : key === 'byteSize' ? 0 : Reflect.get(target, key, target),
+  });
+}
+
 function asSession(v: unknown, who: string): TrainingSession {
-  if (!(v instanceof TrainingSession))
+  if (!(v instanceof TrainState)) {
     throw new Error(`${who}: input 'state' must be a TRAIN_STATE (from OptimizerStep)`);
-  return v;
+  }
+  return v.session;
 }
 
 function isLastIteration(ctx: NodeContext): boolean {
@@ -355,7 +438,7 @@ export const OptimizerStep = defineNode({
     if (s.step >= inputs.max_steps) {
       s.finished = true;
       ctx.loop.stop(`${inputs.run_name} reached max_steps ${inputs.max_steps}`);
-      return { state: s, model: s.model };
+      return { state: new TrainState(s), model: borrowed(s.model) };
     }
     let metrics;
     try {
@@ -386,7 +469,7 @@ export const OptimizerStep = defineNode({
       ],
       metrics: [metrics],
     });
-    return { state: s, model: s.model };
+    return { state: new TrainState(s), model: borrowed(s.model) };
   },
 });
 
@@ -410,15 +493,17 @@ export const SaveCheckpoint = defineNode({
     state: { type: 'TRAIN_STATE' },
     every: { type: 'INT', default: 500, min: 1, max: 1e9 },
     export_model: { type: 'BOOLEAN', default: true },
+    export_name: { type: 'STRING', default: '' },
   },
   outputs: {},
-  run({ state, every, export_model }, ctx) {
-    const s = asSession(state, 'SaveCheckpoint');
+  async run({ state, every, export_model, export_name }, ctx) {
+    const who = 'SaveCheckpoint';
+    const s = asSession(state, who);
     const due = s.step > 0 && (s.step % every === 0 || atEnd(s, ctx));
     if (!due || s.lastSavedStep === s.step) return {};
     const file = s.saveCheckpoint();
     const files = [file];
-    if (export_model) files.push(s.exportModel());
+    if (export_model) files.push(await s.exportModel(exportPath(ctx.folders, export_name, who)));
     ctx.send('ddit.train_checkpoint', { step: s.step, files });
     ctx.ui({ text: [`saved step ${s.step}`], files });
     return {};

@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { tf } from '../../server/runtime/tf';
-import { saveSafetensorsBuffer } from '../../server/runtime/safetensors';
+import { type CheckpointParts, saveCheckpoint as saveModelCheckpoint } from '../ddit/checkpoint';
 import type { TextEncoderLike } from '../sampling/interfaces';
 import { Rng, type RngState } from '../sampling/random';
 import { accumulate, AdamW, type AdamWConfig, type Grads, NonFiniteError, type TrainParam } from './adamw';
@@ -22,7 +22,6 @@ import {
   readCheckpoint,
   saveCheckpointSync,
   withPrefix,
-  writeFileAtomicSync,
 } from './checkpoint';
 import { Ema, type EmaConfig } from './ema';
 import type { LiveModels, Objective, PreparedTerm } from './objective';
@@ -357,24 +356,30 @@ export class TrainingSession {
     return this.emaCopy;
   }
 
-  /** Writes the inference weights (EMA when enabled) in the model's own layout, for the model loaders. */
-  exportModel(file = path.join(this.opts.runDir, MODEL_FILE)): string {
-    const m = this.emaModel();
-    const state = m.state();
-    try {
-      const tensors = Object.fromEntries(state);
-      const buf = saveSafetensorsBuffer(tensors, {
-        metadata: {
-          format: 'pt',
-          ddit_config: JSON.stringify(m.config ?? {}),
-          ddit_step: String(this.step),
-          ddit_weights: this.ema ? 'ema' : 'live',
-        },
-      });
-      writeFileAtomicSync(file, buf);
-    } finally {
-      for (const t of state.values()) t.dispose();
-    }
+  /**
+   * Writes the inference weights (EMA when enabled) as a model checkpoint that LoadCheckpoint reads
+   * (docs/checkpoint-format.md): the D-DiT, plus the VAE, text encoder (with its trained mask row) and
+   * tokenizer the run uses.
+   */
+  async exportModel(file = path.join(this.opts.runDir, MODEL_FILE)): Promise<string> {
+    const frozen = this.opts.objective.terms.map(
+      (t) => t.term as unknown as { vae?: unknown; tokenizer?: unknown },
+    );
+    const isModule = (v: unknown): boolean =>
+      typeof (v as { state?: unknown } | undefined)?.state === 'function';
+    const vae = frozen.map((t) => t.vae).find(isModule);
+    const tokenizer = frozen
+      .map((t) => t.tokenizer)
+      .find((t) => typeof (t as { json?: unknown })?.json === 'string');
+    const parts = {
+      transformer: this.emaModel(),
+      ...(vae ? { vae } : {}),
+      ...(isModule(this.encoder) ? { textEncoder: this.encoder } : {}),
+      ...(tokenizer ? { tokenizer } : {}),
+    } as unknown as CheckpointParts;
+    await saveModelCheckpoint(file, parts, {
+      metadata: { ddit_step: String(this.step), ddit_weights: this.ema ? 'ema' : 'live' },
+    });
     return file;
   }
 
