@@ -3,7 +3,6 @@
  * names the node and the input instead of a tensor error deep inside a model.
  */
 import { tf } from '../../server/runtime/tf';
-import { inferenceModel } from '../ddit/inference';
 import type {
   Conditioning,
   DualModel,
@@ -42,15 +41,16 @@ export function asConditioning(v: unknown, who: string, input: string): Conditio
   return c;
 }
 
-// Models are served by onnxruntime or tfjs as their loader chose (nodes/ddit/inference.ts).
+// These only check values. Sampler nodes choose the runtime that serves a model (inferenceModel in
+// nodes.ts: ONNX per the loader's choice); training needs the tfjs models themselves, unwrapped.
 export function asModel(v: unknown, who: string, input = 'model'): DualModel {
   if (!hasMethod(v, 'forward')) fail(who, input, 'must be a DDIT_MODEL');
-  return inferenceModel(v) as DualModel;
+  return v as DualModel;
 }
 
 export function asTextEncoder(v: unknown, who: string, input = 'text_encoder'): TextEncoderLike {
   if (!hasMethod(v, 'encode')) fail(who, input, 'must be a TEXT_ENCODER');
-  return inferenceModel(v) as TextEncoderLike;
+  return v as TextEncoderLike;
 }
 
 export function asTokenizer(v: unknown, who: string, input = 'tokenizer'): TokenizerLike {
@@ -63,7 +63,7 @@ export function asTokenizer(v: unknown, who: string, input = 'tokenizer'): Token
 
 export function asVae(v: unknown, who: string, input = 'vae'): VaeLike {
   if (!hasMethod(v, 'decode')) fail(who, input, 'must be a VAE');
-  return inferenceModel(v) as VaeLike;
+  return v as VaeLike;
 }
 
 export function asGuider(v: unknown, who: string, input = 'guider'): Guider {
