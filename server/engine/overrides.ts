@@ -2,10 +2,14 @@ import type { ApiPrompt } from './types';
 
 export class OverrideError extends Error {}
 
-/** Parses a command-line value: JSON when it parses (numbers, booleans, quoted strings), text otherwise. */
+/**
+ * Parses a command-line value: JSON scalars and links (`["4",0]`) when it parses, text otherwise. A JSON
+ * object stays text, because the only inputs that take objects are STRING widgets holding JSON configs.
+ */
 export function parseValue(raw: string): unknown {
   try {
-    return JSON.parse(raw);
+    const v = JSON.parse(raw) as unknown;
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? raw : v;
   } catch {
     return raw;
   }
