@@ -27,9 +27,23 @@ function chunks(e: OnnxEmitter, m: string, k: number, D: number): string[] {
   return g.opMulti('Split', [g.unsqueeze(m, [1]), g.ints(new Array(k).fill(D))], k, { axis: 2 });
 }
 
+/** Adds 1 to the bias of the scale chunks (indices `which`) of a k·D modulation, so x·(1+scale) is one Mul. */
+function plusOne(D: number, which: number[]): (b: Float32Array) => void {
+  return (b) => {
+    for (const c of which) for (let i = 0; i < D; i++) b[c * D + i] += 1;
+  };
+}
+
+/** FF: Linear(D→4D) → GELU-tanh (bias fused into it) → Linear(4D→D). */
+function feedForward(e: OnnxEmitter, ff: JointBlock['ff'], h: string): string {
+  const bias = ff.proj.bias ? e.param(ff.proj.bias) : undefined;
+  return e.linear(e.geluTanh(e.matmul(h, ff.proj), bias), ff.out);
+}
+
 function jointBlock(
   e: OnnxEmitter,
   blk: JointBlock,
+  name: string,
   x: string,
   c: string,
   sy: string,
@@ -38,15 +52,23 @@ function jointBlock(
 ): [string, string] {
   const g = e.g;
   const D = blk.width;
-  const mx = chunks(e, e.linear(sy, blk.norm1), 6, D);
-  const mc = chunks(e, e.linear(sy, blk.norm1Context), 6, D);
-  const xn = e.modulate(e.layerNorm(x, D), mx[0], mx[1]);
-  const cn = e.modulate(e.layerNorm(c, D), mc[0], mc[1]);
+  // modulation chunks: shift1, scale1 (+1), gate1, shift2, scale2 (+1), gate2
+  const fold = plusOne(D, [1, 4]);
+  const mx = chunks(e, e.fusedLinear(sy, [blk.norm1], `${name}.norm1.linear`, fold), 6, D);
+  const mc = chunks(e, e.fusedLinear(sy, [blk.norm1Context], `${name}.norm1_context.linear`, fold), 6, D);
+  const xn = e.modulateFolded(e.layerNorm(x, D), mx[0], mx[1]);
+  const cn = e.modulateFolded(e.layerNorm(c, D), mc[0], mc[1]);
   const a = blk.attn;
-  const cat = (u: string, w: string): string => g.op('Concat', [u, w], { axis: 1 });
-  const q = cat(e.linear(xn, a.toQ), e.linear(cn, a.addQ));
-  const k = cat(e.linear(xn, a.toK), e.linear(cn, a.addK));
-  const v = cat(e.linear(xn, a.toV), e.linear(cn, a.addV));
+  // q, k, v of both streams from one matmul per stream, image tokens first
+  const qkv = g.op(
+    'Concat',
+    [
+      e.fusedLinear(xn, [a.toQ, a.toK, a.toV], `${name}.attn.qkv`),
+      e.fusedLinear(cn, [a.addQ, a.addK, a.addV], `${name}.attn.add_qkv`),
+    ],
+    { axis: 1 },
+  );
+  const [q, k, v] = g.opMulti('Split', [qkv, g.ints([D, D, D])], 3, { axis: 2 });
   const o = e.attention(q, k, v, { heads: blk.heads, width: D });
   const N = g.dim(x, 1);
   let xo = x;
@@ -54,16 +76,14 @@ function jointBlock(
   if (keepX) {
     const ox = e.linear(g.op('Slice', [o, g.ints([0]), N, g.ints([1])]), a.toOut);
     xo = g.op('Add', [x, g.op('Mul', [mx[2], ox])]);
-    const h = e.modulate(e.layerNorm(xo, D), mx[3], mx[4]);
-    const ff = e.linear(e.geluTanh(e.linear(h, blk.ff.proj)), blk.ff.out);
-    xo = g.op('Add', [xo, g.op('Mul', [mx[5], ff])]);
+    const h = e.modulateFolded(e.layerNorm(xo, D), mx[3], mx[4]);
+    xo = g.op('Add', [xo, g.op('Mul', [mx[5], feedForward(e, blk.ff, h)])]);
   }
   if (keepC) {
     const oc = e.linear(g.op('Slice', [o, N, g.ints([Number.MAX_SAFE_INTEGER]), g.ints([1])]), a.toAddOut);
     co = g.op('Add', [c, g.op('Mul', [mc[2], oc])]);
-    const h = e.modulate(e.layerNorm(co, D), mc[3], mc[4]);
-    const ff = e.linear(e.geluTanh(e.linear(h, blk.ffContext.proj)), blk.ffContext.out);
-    co = g.op('Add', [co, g.op('Mul', [mc[5], ff])]);
+    const h = e.modulateFolded(e.layerNorm(co, D), mc[3], mc[4]);
+    co = g.op('Add', [co, g.op('Mul', [mc[5], feedForward(e, blk.ffContext, h)])]);
   }
   return [xo, co];
 }
@@ -141,12 +161,23 @@ export function buildDDiTGraph(model: DDiT, opts: DDiTExportOptions = {}): OnnxG
   let c = e.linear(enc, model.contextEmbedder);
   const last = model.blocks.length - 1;
   model.blocks.forEach((blk, i) => {
-    [x, c] = jointBlock(e, blk, x, c, sy, i < last || wantImage, i < last || wantText);
+    [x, c] = jointBlock(
+      e,
+      blk,
+      `transformer_blocks.${i}`,
+      x,
+      c,
+      sy,
+      i < last || wantImage,
+      i < last || wantText,
+    );
   });
 
   if (wantImage && z) {
-    const [scale, shift] = chunks(e, e.linear(sy, model.imageNormOut), 2, D);
-    const out = e.linear(e.modulate(e.layerNorm(x, D), shift, scale), model.imageProjOut);
+    // (scale (+1), shift): scale first here
+    const mod = e.fusedLinear(sy, [model.imageNormOut], 'image_norm_out.linear', plusOne(D, [0]));
+    const [scale, shift] = chunks(e, mod, 2, D);
+    const out = e.linear(e.modulateFolded(e.layerNorm(x, D), shift, scale), model.imageProjOut);
     const B = g.dim(z, 0);
     let velocity: string;
     if (p === 1) {

@@ -31,7 +31,11 @@ export function exportDDiT(model: DDiT, variant: DDiTVariant, opts: OnnxExportSe
     kind,
     hash,
     () =>
-      buildDDiTGraph(model, { variant, fastGelu: opts.fastGelu, metadata: { weights_sha256: hash, kind } }),
+      buildDDiTGraph(model, {
+        variant,
+        contribOps: opts.contribOps,
+        metadata: { weights_sha256: hash, kind },
+      }),
     opts,
   ).file;
 }

@@ -23,7 +23,7 @@ export function exportT5(enc: T5Encoder, opts: OnnxExportSessionOptions = {}): s
   return cachedExport(
     kind,
     hash,
-    () => buildT5Graph(enc, { fastGelu: opts.fastGelu, metadata: { weights_sha256: hash, kind } }),
+    () => buildT5Graph(enc, { contribOps: opts.contribOps, metadata: { weights_sha256: hash, kind } }),
     opts,
   ).file;
 }

@@ -30,7 +30,7 @@ export function exportVae(vae: AutoencoderKL, part: VaePart, opts: OnnxExportSes
   return cachedExport(
     kind,
     hash,
-    () => buildVaeGraph(vae, part, { fastGelu: opts.fastGelu, metadata: { weights_sha256: hash, kind } }),
+    () => buildVaeGraph(vae, part, { contribOps: opts.contribOps, metadata: { weights_sha256: hash, kind } }),
     opts,
   ).file;
 }

@@ -32,7 +32,7 @@ export interface OnnxExportSessionOptions extends OnnxCacheOptions, OnnxSessionO
 
 /** The hash description of an export: what besides the weights decides the graph. */
 export function exportDescription(kind: string, config: unknown, opts: EmitOptions): unknown {
-  return { kind, config, fastGelu: opts.fastGelu ?? true };
+  return { kind, config, contribOps: opts.contribOps ?? true };
 }
 
 /** Exports of one kind kept in the shared cache folder. */

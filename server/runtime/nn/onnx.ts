@@ -13,17 +13,17 @@ import type { Module, Parameter } from './module';
 
 export interface EmitOptions {
   /**
-   * Use onnxruntime's fused com.microsoft.FastGelu for GELU-tanh (same formula; faster on CPU and CUDA).
-   * false keeps the graph to standard opset-17 ops.
+   * Use onnxruntime's fused com.microsoft ops (FastGelu for GELU-tanh, MultiHeadAttention): the same
+   * formulas in fewer, faster kernels on CPU and CUDA. false keeps the graph to standard opset-17 ops.
    */
-  fastGelu?: boolean;
+  contribOps?: boolean;
 }
 
 /** Emits nn layers of one model (whose parameters it names by their dotted paths) into a graph. */
 export class OnnxEmitter {
   private readonly names = new Map<Parameter, string>();
   private readonly emitted = new Map<string, string>();
-  readonly fastGelu: boolean;
+  readonly contribOps: boolean;
 
   constructor(
     readonly g: OnnxGraph,
@@ -31,7 +31,7 @@ export class OnnxEmitter {
     opts: EmitOptions = {},
   ) {
     for (const [name, p] of root.namedEntries()) this.names.set(p, name);
-    this.fastGelu = opts.fastGelu ?? true;
+    this.contribOps = opts.contribOps ?? true;
   }
 
   /** The initializer of a parameter in tfjs orientation (emitted once). */
@@ -69,6 +69,35 @@ export class OnnxEmitter {
       this.emitted.set(key, v);
     }
     return v;
+  }
+
+  /**
+   * Several linears of the same input fused into one matmul: weights concatenated along the output axis
+   * (a bias may be adjusted per output through `biasEdit`, e.g. to fold a constant into it).
+   */
+  fusedLinear(x: string, lins: Linear[], name: string, biasEdit?: (b: Float32Array) => void): string {
+    const inF = lins[0].inFeatures;
+    const outs = lins.map((l) => l.outFeatures);
+    const total = outs.reduce((a, b) => a + b, 0);
+    const w = new Float32Array(inF * total);
+    const b = new Float32Array(total);
+    let col = 0;
+    for (const l of lins) {
+      if (l.inFeatures !== inF) throw new Error('ONNX export: fused linears must share their input width');
+      const src = l.weight.value.dataSync() as Float32Array;
+      for (let i = 0; i < inF; i++)
+        w.set(src.subarray(i * l.outFeatures, (i + 1) * l.outFeatures), i * total + col);
+      if (l.bias) b.set(l.bias.value.dataSync() as Float32Array, col);
+      col += l.outFeatures;
+    }
+    biasEdit?.(b);
+    const y = this.g.op('MatMul', [x, this.g.weight(`${name}.weight`, w, [inF, total])]);
+    return this.g.op('Add', [y, this.g.weight(`${name}.bias`, b, [total])]);
+  }
+
+  /** x [..., in] · W, without the bias (for ops that take the bias themselves, e.g. FastGelu). */
+  matmul(x: string, lin: Linear): string {
+    return this.g.op('MatMul', [x, this.param(lin.weight)]);
   }
 
   /** x [..., in] · W + b. */
@@ -126,10 +155,11 @@ export class OnnxEmitter {
     return this.g.op('Mul', [x, this.g.op('Sigmoid', [x])]);
   }
 
-  /** GELU with the tanh approximation (ops.ts geluTanh). */
-  geluTanh(x: string): string {
+  /** GELU with the tanh approximation (ops.ts geluTanh), of x + bias when a bias is given. */
+  geluTanh(x: string, bias?: string): string {
     const g = this.g;
-    if (this.fastGelu) return g.op('FastGelu', [x], {}, MS_DOMAIN);
+    if (this.contribOps) return g.op('FastGelu', bias ? [x, bias] : [x], {}, MS_DOMAIN);
+    if (bias) x = g.op('Add', [x, bias]);
     const x3 = g.op('Mul', [g.op('Mul', [x, x]), x]);
     const u = g.op('Mul', [
       g.op('Add', [x, g.op('Mul', [x3, g.floatConst(0.044715)])]),
@@ -160,6 +190,11 @@ export class OnnxEmitter {
     const H = opts.heads;
     const dh = opts.width / H;
     const scale = opts.scale ?? 1 / Math.sqrt(dh);
+    if (this.contribOps) {
+      // inputs: query, key, value, bias, key_padding_mask, attention_bias
+      const inputs = opts.bias ? [q, k, v, '', '', opts.bias] : [q, k, v];
+      return g.op('MultiHeadAttention', inputs, { num_heads: H, scale: { float: scale } }, MS_DOMAIN);
+    }
     const qs = scale === 1 ? q : g.op('Mul', [q, g.floatConst(scale)]);
     const q4 = g.transpose(g.reshape(qs, [0, 0, H, dh]), [0, 2, 1, 3]);
     const kT = g.transpose(g.reshape(k, [0, 0, H, dh]), [0, 2, 3, 1]);
@@ -174,5 +209,11 @@ export class OnnxEmitter {
   modulate(x: string, shift: string, scale: string): string {
     const g = this.g;
     return g.op('Add', [g.op('Mul', [x, g.op('Add', [scale, g.floatConst(1)])]), shift]);
+  }
+
+  /** x·scalePlusOne + shift, where the modulation linear already added the 1 to its scale bias. */
+  modulateFolded(x: string, shift: string, scalePlusOne: string): string {
+    const g = this.g;
+    return g.op('Add', [g.op('Mul', [x, scalePlusOne]), shift]);
   }
 }

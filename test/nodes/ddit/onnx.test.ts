@@ -144,7 +144,7 @@ describe('OnnxDDiT errors and files', () => {
 
   it('standard-ops graphs (no onnxruntime contrib ops) give the same outputs', async () => {
     const model = randomizeModule(new DDiT(CFG), 4);
-    const session = await OnnxModel.load(buildDDiTGraph(model, { fastGelu: false }).toBytes());
+    const session = await OnnxModel.load(buildDDiTGraph(model, { contribOps: false }).toBytes());
     const z = tf.randomNormal([2, 4, 4, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
     const enc = tf.randomNormal([2, 2, 5], 0, 1, 'float32', 2) as tf.Tensor3D;
     const tau = tf.tensor1d([10, 900]);

@@ -4,6 +4,8 @@ import * as path from 'path';
 import { initRuntime, tf } from '../../../server/runtime';
 import { T5Encoder, type T5Config } from '../../../nodes/text/t5';
 import { exportT5, OnnxTextEncoder } from '../../../nodes/text/onnx';
+import { buildT5Graph } from '../../../nodes/text/onnx-export';
+import { OnnxModel } from '../../../server/runtime/onnx';
 import { maxAbsDiff, randomizeModule } from '../../helpers/random-state';
 
 const BASE: T5Config = {
@@ -59,5 +61,17 @@ it('takes number[][] ids, rejects ids outside the vocabulary, and opens from a f
   await expect(onnx.encode([[-1, 2]])).rejects.toThrow('token id -1');
   tf.dispose([ref, got]);
   onnx.dispose();
+  t5.dispose();
+});
+
+it('a standard-ops graph (no onnxruntime contrib ops) gives the same states', async () => {
+  const t5 = randomizeModule(new T5Encoder({ ...BASE, feed_forward_proj: 'gated-gelu' }), 9);
+  const session = await OnnxModel.load(buildT5Graph(t5, { contribOps: false }).toBytes());
+  const ids = tf.tensor2d([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8], [1, 12], 'int32');
+  const { hidden } = await session.run({ ids });
+  const ref = t5.encode(ids);
+  expect(maxAbsDiff(hidden, ref)).toBeLessThan(1e-4);
+  tf.dispose([ids, hidden, ref]);
+  session.dispose();
   t5.dispose();
 });
