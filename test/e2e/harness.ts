@@ -64,7 +64,15 @@ function memoryLog(lines: string[]): Logger {
  * of the shipped workflows/ (so saving in a test never touches the repository).
  */
 export async function startEditorServer(
-  opts: { token?: string; port?: number; copyWorkflows?: boolean } = {},
+  opts: {
+    token?: string;
+    port?: number;
+    copyWorkflows?: boolean;
+    /** Models folder (default: the repository's models/, with the bundled model). */
+    modelsDir?: string;
+    startRuntime?: boolean;
+    workerEnv?: Record<string, string>;
+  } = {},
 ): Promise<EditorServer> {
   await buildWeb({ ifStale: true, quiet: true });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ddit-e2e-'));
@@ -75,9 +83,6 @@ export async function startEditorServer(
   if (opts.copyWorkflows !== false)
     fs.cpSync(path.join(ROOT, 'workflows'), workflowsDir, { recursive: true });
   else fs.mkdirSync(workflowsDir, { recursive: true });
-  // The node library lists LoadImage choices from DDIT_INPUT_DIR (it gets no folders when listing), and the
-  // server does not pass its configured folders on yet: tell both this process and the workers.
-  process.env.DDIT_INPUT_DIR = inputDir;
   const logs: string[] = [];
   let port = opts.port ?? 0;
   const start = async () =>
@@ -89,8 +94,10 @@ export async function startEditorServer(
       outputDir,
       inputDir,
       workflowsDir,
+      modelsDir: opts.modelsDir,
       extraNodePacks: [EDITOR_PACK],
-      workerEnv: { DDIT_INPUT_DIR: inputDir },
+      startRuntime: opts.startRuntime,
+      workerEnv: opts.workerEnv ?? {},
       interruptGraceMs: 2000,
       log: memoryLog(logs),
     });

@@ -187,6 +187,7 @@ export class Editor {
     const wrap = canvasEl.parentElement!;
     canvas.resize(wrap.clientWidth, wrap.clientHeight);
     canvas.show_info = false;
+    canvas.render_canvas_border = false;
     LiteGraph.release_link_on_empty_shows_menu = true;
     // Double-click on the canvas: our palette instead of litegraph's search box.
     (canvas as unknown as { showSearchBox: (e: MouseEvent) => HTMLDivElement }).showSearchBox = (e) => {
