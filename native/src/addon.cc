@@ -644,6 +644,194 @@ Napi::Value LayerNormGrad(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+
+// ---------------------------------------------------------------- adaLN and gated residuals
+// Token tensors are [B, T, D] (rows b*T + t); per-sample vectors are [B, D].
+
+// y[b,t] = LN(x[b,t]) * (1 + scale[b]) + shift[b]
+DDIT_CLONES void AdaLayerNormSamples(const float* x, const float* shift, const float* scale, float* y, int64_t T,
+                                     int64_t D, float eps, int64_t b0, int64_t b1) {
+  for (int64_t b = b0; b < b1; ++b) {
+    const float* sh = shift + b * D;
+    const float* sc = scale + b * D;
+    for (int64_t t = 0; t < T; ++t) {
+      const float* xr = x + (b * T + t) * D;
+      float* yr = y + (b * T + t) * D;
+      float mu, rs;
+      RowStats(xr, D, eps, &mu, &rs);
+#pragma omp simd
+      for (int64_t j = 0; j < D; ++j) yr[j] = (xr[j] - mu) * rs * (1.0f + sc[j]) + sh[j];
+    }
+  }
+}
+
+// With h = LN(x) and g = dy*(1 + scale): dx = rstd*(g - mean(g) - h*mean(g*h)),
+// dscale[b] = sum_t dy*h, dshift[b] = sum_t dy.
+DDIT_CLONES void AdaLayerNormGradSamples(const float* dy, const float* x, const float* scale, float* dx,
+                                         float* dscale, float* dshift, float* g, int64_t T, int64_t D, float eps,
+                                         int64_t b0, int64_t b1) {
+  const float inv = 1.0f / static_cast<float>(D);
+  for (int64_t b = b0; b < b1; ++b) {
+    const float* sc = scale + b * D;
+    float* dsc = dscale + b * D;
+    float* dsh = dshift + b * D;
+    for (int64_t j = 0; j < D; ++j) dsc[j] = dsh[j] = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      const float* xr = x + (b * T + t) * D;
+      const float* dr = dy + (b * T + t) * D;
+      float* out = dx + (b * T + t) * D;
+      float mu, rs;
+      RowStats(xr, D, eps, &mu, &rs);
+      float sg = 0, sgh = 0;
+#pragma omp simd reduction(+ : sg, sgh)
+      for (int64_t j = 0; j < D; ++j) {
+        const float h = (xr[j] - mu) * rs;
+        g[j] = dr[j] * (1.0f + sc[j]);
+        sg += g[j];
+        sgh += g[j] * h;
+        dsc[j] += dr[j] * h;
+        dsh[j] += dr[j];
+      }
+      const float mg = sg * inv, mgh = sgh * inv;
+#pragma omp simd
+      for (int64_t j = 0; j < D; ++j) out[j] = rs * (g[j] - mg - (xr[j] - mu) * rs * mgh);
+    }
+  }
+}
+
+// z[b,t] = x[b,t] + gate[b] * y[b,t]
+DDIT_CLONES void GatedAddSamples(const float* x, const float* gate, const float* y, float* z, int64_t T, int64_t D,
+                                 int64_t b0, int64_t b1) {
+  for (int64_t b = b0; b < b1; ++b) {
+    const float* gt = gate + b * D;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t o = (b * T + t) * D;
+#pragma omp simd
+      for (int64_t j = 0; j < D; ++j) z[o + j] = x[o + j] + gt[j] * y[o + j];
+    }
+  }
+}
+
+// dy_y[b,t] = dz[b,t] * gate[b]; dgate[b] = sum_t dz[b,t] * y[b,t]
+DDIT_CLONES void GatedAddGradSamples(const float* dz, const float* gate, const float* y, float* dyOut, float* dgate,
+                                     int64_t T, int64_t D, int64_t b0, int64_t b1) {
+  for (int64_t b = b0; b < b1; ++b) {
+    const float* gt = gate + b * D;
+    float* dg = dgate + b * D;
+    for (int64_t j = 0; j < D; ++j) dg[j] = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t o = (b * T + t) * D;
+#pragma omp simd
+      for (int64_t j = 0; j < D; ++j) {
+        dyOut[o + j] = dz[o + j] * gt[j];
+        dg[j] += dz[o + j] * y[o + j];
+      }
+    }
+  }
+}
+
+bool GetSampleDims(const Napi::CallbackInfo& info, size_t expected, const char* name, int64_t* B, int64_t* T,
+                   int64_t* D) {
+  Napi::Env env = info.Env();
+  if (info.Length() != expected) {
+    Napi::TypeError::New(env, std::string(name) + " expects " + std::to_string(expected) + " arguments")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  return GetInt(env, info[0], "B", 0, B) && GetInt(env, info[1], "T", 0, T) && GetInt(env, info[2], "D", 1, D);
+}
+
+// Samples per task: enough rows to be worth a thread.
+int64_t SampleGrain(int64_t T, int64_t D) { return std::max<int64_t>(1, kMinChunk / std::max<int64_t>(1, T * D)); }
+
+// adaLayerNorm(B, T, D, eps, x, xOff, shift, shiftOff, scale, scaleOff, y, yOff)
+Napi::Value AdaLayerNorm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t B, T, D;
+  double eps;
+  float *x, *shift, *scale, *y;
+  if (!GetSampleDims(info, 12, "adaLayerNorm", &B, &T, &D) || !GetFloat(env, info[3], "eps", &eps) ||
+      !GetSpan(info, 4, "x", B * T * D, &x) || !GetSpan(info, 6, "shift", B * D, &shift) ||
+      !GetSpan(info, 8, "scale", B * D, &scale) || !GetSpan(info, 10, "y", B * T * D, &y)) {
+    return env.Undefined();
+  }
+  const float e = static_cast<float>(eps);
+  ParallelRange(
+      B, [&](int64_t lo, int64_t hi) { AdaLayerNormSamples(x, shift, scale, y, T, D, e, lo, hi); },
+      SampleGrain(T, D));
+  return env.Undefined();
+}
+
+// adaLayerNormGrad(B, T, D, eps, dy, dyOff, x, xOff, scale, scaleOff, dx, dxOff, dscale, dscaleOff, dshift, dshiftOff)
+Napi::Value AdaLayerNormGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t B, T, D;
+  double eps;
+  float *dy, *x, *scale, *dx, *dscale, *dshift;
+  if (!GetSampleDims(info, 16, "adaLayerNormGrad", &B, &T, &D) || !GetFloat(env, info[3], "eps", &eps) ||
+      !GetSpan(info, 4, "dy", B * T * D, &dy) || !GetSpan(info, 6, "x", B * T * D, &x) ||
+      !GetSpan(info, 8, "scale", B * D, &scale) || !GetSpan(info, 10, "dx", B * T * D, &dx) ||
+      !GetSpan(info, 12, "dscale", B * D, &dscale) || !GetSpan(info, 14, "dshift", B * D, &dshift)) {
+    return env.Undefined();
+  }
+  const float e = static_cast<float>(eps);
+  ParallelRange(
+      B,
+      [&](int64_t lo, int64_t hi) {
+        std::vector<float> g(static_cast<size_t>(D));
+        AdaLayerNormGradSamples(dy, x, scale, dx, dscale, dshift, g.data(), T, D, e, lo, hi);
+      },
+      SampleGrain(T, D));
+  return env.Undefined();
+}
+
+// gatedAdd(B, T, D, x, xOff, gate, gateOff, y, yOff, z, zOff)
+Napi::Value GatedAdd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t B, T, D;
+  float *x, *gate, *y, *z;
+  if (!GetSampleDims(info, 11, "gatedAdd", &B, &T, &D) || !GetSpan(info, 3, "x", B * T * D, &x) ||
+      !GetSpan(info, 5, "gate", B * D, &gate) || !GetSpan(info, 7, "y", B * T * D, &y) ||
+      !GetSpan(info, 9, "z", B * T * D, &z)) {
+    return env.Undefined();
+  }
+  ParallelRange(
+      B, [&](int64_t lo, int64_t hi) { GatedAddSamples(x, gate, y, z, T, D, lo, hi); }, SampleGrain(T, D));
+  return env.Undefined();
+}
+
+// gatedAddGrad(B, T, D, dz, dzOff, gate, gateOff, y, yOff, dy, dyOff, dgate, dgateOff)
+Napi::Value GatedAddGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t B, T, D;
+  float *dz, *gate, *y, *dy, *dgate;
+  if (!GetSampleDims(info, 13, "gatedAddGrad", &B, &T, &D) || !GetSpan(info, 3, "dz", B * T * D, &dz) ||
+      !GetSpan(info, 5, "gate", B * D, &gate) || !GetSpan(info, 7, "y", B * T * D, &y) ||
+      !GetSpan(info, 9, "dy", B * T * D, &dy) || !GetSpan(info, 11, "dgate", B * D, &dgate)) {
+    return env.Undefined();
+  }
+  ParallelRange(
+      B, [&](int64_t lo, int64_t hi) { GatedAddGradSamples(dz, gate, y, dy, dgate, T, D, lo, hi); },
+      SampleGrain(T, D));
+  return env.Undefined();
+}
+
+
+// fillRows(rows, n, v, vOff, out, outOff): every row of out (rows x n) = v (n
+// elements), e.g. a bias before a GEMM with beta = 1.
+Napi::Value FillRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t rows, n;
+  float *v, *out;
+  if (info.Length() != 6 || !GetInt(env, info[0], "rows", 0, &rows) || !GetInt(env, info[1], "n", 0, &n) ||
+      !GetSpan(info, 2, "v", n, &v) || !GetSpan(info, 4, "out", rows * n, &out)) {
+    if (!env.IsExceptionPending()) Napi::TypeError::New(env, "fillRows expects 6 arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(out + r * n, v, static_cast<size_t>(n) * sizeof(float));
+  return env.Undefined();
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t n;
@@ -694,6 +882,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("geluTanhGrad", Napi::Function::New(env, GeluGrad, "geluTanhGrad"));
   exports.Set("layerNorm", Napi::Function::New(env, LayerNorm, "layerNorm"));
   exports.Set("layerNormGrad", Napi::Function::New(env, LayerNormGrad, "layerNormGrad"));
+  exports.Set("adaLayerNorm", Napi::Function::New(env, AdaLayerNorm, "adaLayerNorm"));
+  exports.Set("adaLayerNormGrad", Napi::Function::New(env, AdaLayerNormGrad, "adaLayerNormGrad"));
+  exports.Set("gatedAdd", Napi::Function::New(env, GatedAdd, "gatedAdd"));
+  exports.Set("gatedAddGrad", Napi::Function::New(env, GatedAddGrad, "gatedAddGrad"));
+  exports.Set("fillRows", Napi::Function::New(env, FillRows, "fillRows"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("setBlasThreads", Napi::Function::New(env, SetBlasThreads, "setBlasThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));

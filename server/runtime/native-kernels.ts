@@ -106,6 +106,67 @@ export interface NativeAddon {
     dx: Float32Array,
     dxOffset: number,
   ): void;
+  /** y = LN(x)·(1 + scale[b]) + shift[b] over x [B,T,D], and its gradients (dx, dscale, dshift). */
+  adaLayerNorm(
+    B: number,
+    T: number,
+    D: number,
+    eps: number,
+    ...operands: [Float32Array, number, Float32Array, number, Float32Array, number, Float32Array, number]
+  ): void;
+  adaLayerNormGrad(
+    B: number,
+    T: number,
+    D: number,
+    eps: number,
+    ...operands: [
+      Float32Array,
+      number,
+      Float32Array,
+      number,
+      Float32Array,
+      number,
+      Float32Array,
+      number,
+      Float32Array,
+      number,
+      Float32Array,
+      number,
+    ]
+  ): void;
+  /** z = x + gate[b]·y over [B,T,D], and its gradients (dy, dgate). */
+  gatedAdd(
+    B: number,
+    T: number,
+    D: number,
+    ...operands: [Float32Array, number, Float32Array, number, Float32Array, number, Float32Array, number]
+  ): void;
+  gatedAddGrad(
+    B: number,
+    T: number,
+    D: number,
+    ...operands: [
+      Float32Array,
+      number,
+      Float32Array,
+      number,
+      Float32Array,
+      number,
+      Float32Array,
+      number,
+      Float32Array,
+      number,
+    ]
+  ): void;
+  /** Every row of out (rows × n) set to v. */
+  fillRows(
+    rows: number,
+    n: number,
+    v: Float32Array,
+    vOffset: number,
+    out: Float32Array,
+    outOffset: number,
+  ): void;
   /** Σ x² over n elements, accumulated in double. */
   sumSquares(n: number, x: Float32Array, xOffset: number): number;
   setThreads(threads: number): void;
@@ -526,11 +587,18 @@ function fusedMatMul(tf: Tf, args: KernelArgs, fallback: KernelFunc): TensorInfo
   const out = backend.makeOutput(plan.outShape, 'float32');
   let beta = 0;
   if (bias) {
-    const biasValues = backend.typedArrayFromHeap(bias) as Float32Array;
+    // Rows start as the bias and the GEMM accumulates onto them (beta = 1).
     const rows = tf.util.sizeFromShape(plan.outShape) / plan.n;
-    const outValues = backend.typedArrayFromHeap(out) as Float32Array;
-    if (biasValues.length === 1) outValues.fill(biasValues[0]);
-    else for (let r = 0; r < rows; r++) outValues.set(biasValues, r * plan.n);
+    const biasOff = heapOffset(backend, bias);
+    const outOff = heapOffset(backend, out);
+    if (biasOff === null || outOff === null) {
+      backend.disposeData(out.dataId);
+      return fallback(args);
+    }
+    const heap = heapF32(backend);
+    if (bias.shape.length === 0 || tf.util.sizeFromShape(bias.shape) === 1)
+      heap.fill(heap[biasOff], outOff, outOff + rows * plan.n);
+    else addon.fillRows(rows, plan.n, heap, biasOff, heap, outOff);
     beta = 1;
   }
   if (!runGemm(backend, plan, a, b, out, transposeA, transposeB, beta)) {
@@ -644,92 +712,178 @@ export function nativeSumSquares(tf: Tf, x: AnyTensor): number | null {
 
 // ---------------------------------------------------------------- fused ops
 
-// Kernels of our own (no stock equivalent) that model code reaches through nativeGeluTanh/nativeLayerNorm.
-// GELU and LayerNorm written from tfjs ops cost 7 and 8 elementwise kernels forward and about twice that
-// backward; these are one pass each way. They keep the addon they were registered with, so gradients of
-// a forward pass still run if the addon is switched off in between.
+// Kernels of our own (no stock equivalent) that model code reaches through the native* functions below.
+// Written from tfjs ops, GELU costs 7 elementwise kernels forward and about twice that backward, LayerNorm 8
+// and ~20, LN+modulate and a gated residual several more plus broadcast-gradient reductions; each of these is
+// one pass each way. They keep the addon they were registered with, so gradients of a forward pass still run
+// if the addon is switched off in between.
 const GELU = 'DditGeluTanh';
 const GELU_GRAD = 'DditGeluTanhGrad';
 const LAYER_NORM = 'DditLayerNorm';
 const LAYER_NORM_GRAD = 'DditLayerNormGrad';
+const ADA_LN = 'DditAdaLayerNorm';
+const ADA_LN_GRAD = 'DditAdaLayerNormGrad';
+const GATED_ADD = 'DditGatedAdd';
+const GATED_ADD_GRAD = 'DditGatedAddGrad';
 
 type Tensor = tfjs.Tensor;
+type Attrs = KernelArgs['attrs'];
 
 function registerFusedOps(tf: Tf): void {
   const native = addon;
   if (!native || tf.getKernel(GELU, BACKEND)) return;
-  const spans = (backend: BackendWasm, ts: TensorInfo[]): number[] | null => {
-    const offs = ts.map((t) => heapOffset(backend, t));
-    return offs.some((o) => o === null) ? null : (offs as number[]);
-  };
-  const fail = (name: string): never => {
-    throw new Error(`${name}: operands are not float32 tensors on the wasm heap`);
-  };
-  // One output shaped like `like`, filled by `run(heap, offsets…, outOffset)`.
-  const elementwise =
+  /**
+   * A kernel over float32 heap tensors: allocates outputs of the given shapes, then `run(heap, offsets of
+   * the inputs followed by the outputs, input shapes, attrs)`.
+   */
+  const kernel =
     (
       name: string,
       inputs: string[],
-      run: (heap: Float32Array, offs: number[], n: number, attrs: KernelArgs['attrs']) => void,
+      outShapes: (shapes: number[][]) => number[][],
+      run: (heap: Float32Array, offs: number[], shapes: number[][], attrs: Attrs) => void,
     ) =>
-    (args: KernelArgs): TensorInfo => {
+    (args: KernelArgs): TensorInfo | TensorInfo[] => {
       const backend = args.backend as BackendWasm;
       const ins = inputs.map((k) => args.inputs[k] as TensorInfo);
-      if (ins.some((t) => t.dtype !== 'float32')) fail(name);
-      const out = backend.makeOutput(ins[ins.length - 1].shape, 'float32');
-      const offs = spans(backend, [...ins, out]);
-      if (!offs) {
-        backend.disposeData(out.dataId);
-        fail(name);
+      if (ins.some((t) => !t || t.dtype !== 'float32')) throw new Error(`${name}: inputs must be float32`);
+      const shapes = ins.map((t) => t.shape);
+      const outs = outShapes(shapes).map((shape) => backend.makeOutput(shape, 'float32'));
+      const offs = [...ins, ...outs].map((t) => heapOffset(backend, t));
+      if (offs.some((o) => o === null)) {
+        for (const o of outs) backend.disposeData(o.dataId);
+        throw new Error(`${name}: operands are not on the wasm heap`);
       }
-      run(heapF32(backend), offs!, tf.util.sizeFromShape(out.shape), args.attrs);
-      return out;
+      run(heapF32(backend), offs as number[], shapes, args.attrs);
+      return outs.length === 1 ? outs[0] : outs;
     };
-  const rowsCols = (n: number, attrs: KernelArgs['attrs']) => {
-    const cols = Number(attrs?.cols);
-    return [n / cols, cols, Number(attrs?.eps)];
-  };
+  const size = (shape: number[]) => tf.util.sizeFromShape(shape);
+  const last = (shape: number[]) => shape[shape.length - 1];
+  const eps = (attrs: Attrs) => Number(attrs?.eps);
+  // [B, T, D] token tensors against [B, D] per-sample vectors.
+  const btd = (shape: number[]): [number, number, number] => [shape[0], shape[1], shape[2]];
   const kernels: Array<[string, KernelFunc]> = [
-    [GELU, elementwise(GELU, ['x'], (h, [x, y], n) => native.geluTanh(n, h, x, h, y))],
+    [
+      GELU,
+      kernel(
+        GELU,
+        ['x'],
+        (s) => [s[0]],
+        (h, [x, y], s) => native.geluTanh(size(s[0]), h, x, h, y),
+      ),
+    ],
     [
       GELU_GRAD,
-      elementwise(GELU_GRAD, ['dy', 'x'], (h, [dy, x, dx], n) => native.geluTanhGrad(n, h, dy, h, x, h, dx)),
+      kernel(
+        GELU_GRAD,
+        ['dy', 'x'],
+        (s) => [s[1]],
+        (h, [dy, x, dx], s) => native.geluTanhGrad(size(s[1]), h, dy, h, x, h, dx),
+      ),
     ],
     [
       LAYER_NORM,
-      elementwise(LAYER_NORM, ['x'], (h, [x, y], n, attrs) => {
-        const [rows, cols, eps] = rowsCols(n, attrs);
-        native.layerNorm(rows, cols, eps, h, x, h, y);
-      }),
+      kernel(
+        LAYER_NORM,
+        ['x'],
+        (s) => [s[0]],
+        (h, [x, y], s, a) => native.layerNorm(size(s[0]) / last(s[0]), last(s[0]), eps(a), h, x, h, y),
+      ),
     ],
     [
       LAYER_NORM_GRAD,
-      elementwise(LAYER_NORM_GRAD, ['dy', 'x'], (h, [dy, x, dx], n, attrs) => {
-        const [rows, cols, eps] = rowsCols(n, attrs);
-        native.layerNormGrad(rows, cols, eps, h, dy, h, x, h, dx);
-      }),
+      kernel(
+        LAYER_NORM_GRAD,
+        ['dy', 'x'],
+        (s) => [s[1]],
+        (h, [dy, x, dx], s, a) =>
+          native.layerNormGrad(size(s[1]) / last(s[1]), last(s[1]), eps(a), h, dy, h, x, h, dx),
+      ),
+    ],
+    [
+      ADA_LN,
+      kernel(
+        ADA_LN,
+        ['x', 'shift', 'scale'],
+        (s) => [s[0]],
+        (h, [x, sh, sc, y], s, a) => native.adaLayerNorm(...btd(s[0]), eps(a), h, x, h, sh, h, sc, h, y),
+      ),
+    ],
+    [
+      ADA_LN_GRAD,
+      kernel(
+        ADA_LN_GRAD,
+        ['dy', 'x', 'scale'],
+        (s) => [s[1], s[2], s[2]],
+        (h, [dy, x, sc, dx, dsc, dsh], s, a) =>
+          native.adaLayerNormGrad(...btd(s[1]), eps(a), h, dy, h, x, h, sc, h, dx, h, dsc, h, dsh),
+      ),
+    ],
+    [
+      GATED_ADD,
+      kernel(
+        GATED_ADD,
+        ['x', 'gate', 'y'],
+        (s) => [s[0]],
+        (h, [x, g, y, z], s) => native.gatedAdd(...btd(s[0]), h, x, h, g, h, y, h, z),
+      ),
+    ],
+    [
+      GATED_ADD_GRAD,
+      kernel(
+        GATED_ADD_GRAD,
+        ['dz', 'gate', 'y'],
+        (s) => [s[2], s[1]],
+        (h, [dz, g, y, dy, dg], s) => native.gatedAddGrad(...btd(s[2]), h, dz, h, g, h, y, h, dy, h, dg),
+      ),
     ],
   ];
   for (const [kernelName, kernelFunc] of kernels)
     tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc });
-  const run = (name: string, inputs: Record<string, Tensor>, attrs: Record<string, number> = {}) =>
-    tf.engine().runKernel(name, inputs, attrs) as Tensor;
+  const run = (name: string, inputs: Record<string, Tensor>, attrs: Attrs = {}) =>
+    tf.engine().runKernel(name, inputs, attrs as Record<string, number>) as Tensor | Tensor[];
   tf.registerGradient({
     kernelName: GELU,
     inputsToSave: ['x'],
-    gradFunc: (dy, saved) => ({ x: () => run(GELU_GRAD, { dy: dy as Tensor, x: saved[0] }) }),
+    gradFunc: (dy, saved) => ({ x: () => run(GELU_GRAD, { dy: dy as Tensor, x: saved[0] }) as Tensor }),
   });
   tf.registerGradient({
     kernelName: LAYER_NORM,
     inputsToSave: ['x'],
     gradFunc: (dy, saved, attrs) => ({
-      x: () => run(LAYER_NORM_GRAD, { dy: dy as Tensor, x: saved[0] }, attrs as Record<string, number>),
+      x: () => run(LAYER_NORM_GRAD, { dy: dy as Tensor, x: saved[0] }, attrs) as Tensor,
     }),
+  });
+  // Multi-input gradients come from one kernel call made here, outside the tape's per-input tidy scopes
+  // (an output not handed out is freed with the rest of the backward pass).
+  tf.registerGradient({
+    kernelName: ADA_LN,
+    inputsToSave: ['x', 'scale'],
+    gradFunc: (dy, saved, attrs) => {
+      const [dx, dscale, dshift] = run(
+        ADA_LN_GRAD,
+        { dy: dy as Tensor, x: saved[0], scale: saved[1] },
+        attrs,
+      ) as Tensor[];
+      return { x: () => dx, shift: () => dshift, scale: () => dscale };
+    },
+  });
+  tf.registerGradient({
+    kernelName: GATED_ADD,
+    inputsToSave: ['gate', 'y'],
+    gradFunc: (dz, saved) => {
+      const [dy, dgate] = run(GATED_ADD_GRAD, { dz: dz as Tensor, gate: saved[0], y: saved[1] }) as Tensor[];
+      return { x: () => (dz as Tensor).clone(), gate: () => dgate, y: () => dy };
+    },
   });
 }
 
-function fusedReady(tf: Tf, x: Tensor): boolean {
-  return x.dtype === 'float32' && x.size > 0 && nativeMatMulActive(tf) && !!tf.getKernel(GELU, BACKEND);
+function fusedReady(tf: Tf, ...ts: Tensor[]): boolean {
+  return (
+    ts.every((t) => t.dtype === 'float32' && t.size > 0) &&
+    nativeMatMulActive(tf) &&
+    !!tf.getKernel(GELU, BACKEND)
+  );
 }
 
 /** GELU (tanh approximation) as one native pass each way, or null where the caller must use tfjs ops. */
@@ -739,7 +893,35 @@ export function nativeGeluTanh(tf: Tf, x: Tensor): Tensor | null {
 
 /** LayerNorm over the last axis without affine, as one native pass each way; null where not available. */
 export function nativeLayerNorm(tf: Tf, x: Tensor, eps: number): Tensor | null {
-  if (!fusedReady(tf, x) || x.rank < 1) return null;
-  const cols = x.shape[x.rank - 1];
-  return tf.engine().runKernel(LAYER_NORM, { x }, { cols, eps }) as Tensor;
+  if (x.rank < 1 || !fusedReady(tf, x)) return null;
+  return tf.engine().runKernel(LAYER_NORM, { x }, { eps }) as Tensor;
+}
+
+function samplesMatch(x: Tensor, ...perSample: Tensor[]): boolean {
+  return (
+    x.rank === 3 &&
+    perSample.every((v) => v.rank === 2 && v.shape[0] === x.shape[0] && v.shape[1] === x.shape[2])
+  );
+}
+
+/**
+ * AdaLN: LayerNorm(x)·(1 + scale) + shift for tokens x [B,T,D] and per-sample shift/scale [B,D], one native
+ * pass each way; null where not available (other shapes, no addon, not wasm).
+ */
+export function nativeAdaLayerNorm(
+  tf: Tf,
+  x: Tensor,
+  shift: Tensor,
+  scale: Tensor,
+  eps: number,
+): Tensor | null {
+  if (!samplesMatch(x, shift, scale) || !fusedReady(tf, x, shift, scale)) return null;
+  return tf.engine().runKernel(ADA_LN, { x, shift, scale }, { eps }) as Tensor;
+}
+
+/** Gated residual x + gate·y for tokens x, y [B,T,D] and a per-sample gate [B,D]; null where not available. */
+export function nativeGatedAdd(tf: Tf, x: Tensor, gate: Tensor, y: Tensor): Tensor | null {
+  if (!samplesMatch(x, gate) || !tf.util.arraysEqual(x.shape, y.shape) || !fusedReady(tf, x, gate, y))
+    return null;
+  return tf.engine().runKernel(GATED_ADD, { x, gate, y }) as Tensor;
 }

@@ -16,11 +16,11 @@ import {
 import {
   Linear,
   Module,
+  adaLayerNorm,
   attention,
+  gatedAdd,
   chunkLast,
   geluTanh,
-  layerNorm,
-  modulate,
   silu,
   timestepEmbedding,
 } from '../../server/runtime/nn';
@@ -197,21 +197,20 @@ class JointBlock extends Module {
   forward(x: tf.Tensor3D, c: tf.Tensor3D, ySilu: tf.Tensor2D): [tf.Tensor3D, tf.Tensor3D] {
     const [sx1, cx1, gx1, sx2, cx2, gx2] = chunkLast(this.img.mod.forward(ySilu) as tf.Tensor2D, 6);
     const [sc1, cc1, gc1, sc2, cc2, gc2] = chunkLast(this.txt.mod.forward(ySilu) as tf.Tensor2D, 6);
-    const xn = modulate(layerNorm(x), sx1, cx1);
-    const cn = modulate(layerNorm(c), sc1, cc1);
+    const xn = adaLayerNorm(x, sx1, cx1);
+    const cn = adaLayerNorm(c, sc1, cc1);
     const q = tf.concat([this.img.q.forward(xn), this.txt.q.forward(cn)], 1) as tf.Tensor3D;
     const k = tf.concat([this.img.k.forward(xn), this.txt.k.forward(cn)], 1) as tf.Tensor3D;
     const v = tf.concat([this.img.v.forward(xn), this.txt.v.forward(cn)], 1) as tf.Tensor3D;
     const o = attention(q, k, v, { heads: HEADS });
     const ox = tf.slice(o, [0, 0, 0], [BATCH, N_IMG, D]);
     const oc = tf.slice(o, [0, N_IMG, 0], [BATCH, N_TXT, D]);
-    const gate = (g: tf.Tensor2D) => tf.expandDims(g, 1);
-    let x2 = tf.add(x, tf.mul(gate(gx1), this.img.o.forward(ox)));
-    let c2 = tf.add(c, tf.mul(gate(gc1), this.txt.o.forward(oc)));
-    const ffx = this.img.fc2.forward(geluTanh(this.img.fc1.forward(modulate(layerNorm(x2), sx2, cx2))));
-    const ffc = this.txt.fc2.forward(geluTanh(this.txt.fc1.forward(modulate(layerNorm(c2), sc2, cc2))));
-    x2 = tf.add(x2, tf.mul(gate(gx2), ffx));
-    c2 = tf.add(c2, tf.mul(gate(gc2), ffc));
+    let x2 = gatedAdd(x, gx1, this.img.o.forward(ox));
+    let c2 = gatedAdd(c, gc1, this.txt.o.forward(oc));
+    const ffx = this.img.fc2.forward(geluTanh(this.img.fc1.forward(adaLayerNorm(x2, sx2, cx2))));
+    const ffc = this.txt.fc2.forward(geluTanh(this.txt.fc1.forward(adaLayerNorm(c2, sc2, cc2))));
+    x2 = gatedAdd(x2, gx2, ffx);
+    c2 = gatedAdd(c2, gc2, ffc);
     return [x2 as tf.Tensor3D, c2 as tf.Tensor3D];
   }
 }
@@ -237,7 +236,7 @@ class MMDiT extends Module {
     let c = this.cEmbed.forward(ctx) as tf.Tensor3D;
     for (const b of this.blocks) [x, c] = b.forward(x, c, ys);
     const [scale, shift] = chunkLast(this.finalMod.forward(ys) as tf.Tensor2D, 2);
-    return this.out.forward(modulate(layerNorm(x), shift, scale)) as tf.Tensor3D;
+    return this.out.forward(adaLayerNorm(x, shift, scale)) as tf.Tensor3D;
   }
 }
 

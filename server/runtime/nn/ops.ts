@@ -4,7 +4,13 @@
  * sigmoid (tanh and pow run scalar), LayerNorm from moments + rsqrt, rank ≤ 4 transposes only.
  */
 import { tf } from '../tf';
-import { nativeGeluTanh, nativeLayerNorm, nativeMatMulActive } from '../native-kernels';
+import {
+  nativeAdaLayerNorm,
+  nativeGatedAdd,
+  nativeGeluTanh,
+  nativeLayerNorm,
+  nativeMatMulActive,
+} from '../native-kernels';
 
 // dy·bᵀ and aᵀ·dy: transpose flags where the native BLAS kernels run them (no copies), explicit transposes
 // plus a flag-free product on the plain wasm kernels (whose flag path is a slow scalar loop).
@@ -55,7 +61,10 @@ const affine2d = tf.customGrad(
     const W = w as tf.Tensor2D;
     (save as tf.GradSaveFunc)([X, W]);
     return {
-      value: tf.add(tf.matMul(X, W), b as tf.Tensor1D),
+      // With the native kernels the bias rides in the GEMM (rows start as b); otherwise a separate Add.
+      value: nativeMatMulActive(tf)
+        ? (tf.fused.matMul({ a: X, b: W, bias: b as tf.Tensor1D }) as tf.Tensor2D)
+        : tf.add(tf.matMul(X, W), b as tf.Tensor1D),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sw] = saved as tf.Tensor2D[];
         const d = dy as tf.Tensor2D;
@@ -131,6 +140,16 @@ export function groupNorm(
 /** AdaLN modulation of token features x [B,L,D] by per-sample shift/scale [B,D]: x·(1+scale)+shift. */
 export function modulate(x: tf.Tensor, shift: tf.Tensor, scale: tf.Tensor): tf.Tensor {
   return tf.add(tf.mul(x, tf.add(tf.expandDims(scale, 1), 1)), tf.expandDims(shift, 1));
+}
+
+/** modulate(layerNorm(x), shift, scale) for x [B,L,D]; a single fused op where the native kernels run. */
+export function adaLayerNorm(x: tf.Tensor, shift: tf.Tensor, scale: tf.Tensor, eps = 1e-6): tf.Tensor {
+  return nativeAdaLayerNorm(tf, x, shift, scale, eps) ?? modulate(layerNorm(x, eps), shift, scale);
+}
+
+/** Gated residual x + gate·y for x, y [B,L,D] and a per-sample gate [B,D] (broadcast over tokens). */
+export function gatedAdd(x: tf.Tensor, gate: tf.Tensor, y: tf.Tensor): tf.Tensor {
+  return nativeGatedAdd(tf, x, gate, y) ?? tf.add(x, tf.mul(tf.expandDims(gate, 1), y));
 }
 
 /** Splits the last axis of a [B, k·D] tensor into k equal [B, D] chunks. */

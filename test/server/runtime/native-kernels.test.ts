@@ -2,7 +2,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { initRuntime, runtimeInfo, tf } from '../../../server/runtime';
-import { attention, geluTanh, layerNorm, linear } from '../../../server/runtime/nn';
+import { adaLayerNorm, attention, gatedAdd, geluTanh, layerNorm, linear } from '../../../server/runtime/nn';
 import {
   DEFAULT_ADDON_PATH,
   loadNativeKernels,
@@ -260,6 +260,44 @@ describe('native matmul kernels on the wasm backend', () => {
       expect(maxAbsDiff(native[i] as Float32Array, ref) / scale).toBeLessThan(2e-5);
     }
     tf.dispose([x, w]);
+  });
+
+  it('fused adaLN and gated residual match the tfjs-op forms in value and every gradient', () => {
+    const x = tf.mul(tf.randomNormal([5, 37, 96], 0, 1, 'float32', 81), 3) as tf.Tensor3D;
+    const shift = tf.randomNormal([5, 96], 0, 1, 'float32', 82) as tf.Tensor2D;
+    const scale = tf.randomNormal([5, 96], 0, 1, 'float32', 83) as tf.Tensor2D;
+    const gate = tf.randomNormal([5, 96], 0, 1, 'float32', 84) as tf.Tensor2D;
+    const w = tf.randomNormal([5, 37, 96], 0, 1, 'float32', 85);
+    const f = (a: tf.Tensor, sh: tf.Tensor, sc: tf.Tensor, g: tf.Tensor) => {
+      const h = adaLayerNorm(a, sh, sc);
+      return tf.sum(tf.mul(gatedAdd(a, g, tf.mul(h, h)), w));
+    };
+    const run = () => {
+      const { value, grads } = tf.valueAndGrads(f)([x, shift, scale, gate]);
+      const out = [value.dataSync()[0], ...grads.map((g) => g.dataSync().slice() as Float32Array)];
+      tf.dispose([value, ...grads]);
+      return out as [number, ...Float32Array[]];
+    };
+    const kernelsRun = new Set<string>();
+    const engine = tf.engine() as unknown as { runKernel: (n: string, i: unknown, a: unknown) => unknown };
+    const runKernel = engine.runKernel.bind(engine);
+    engine.runKernel = (n, i, a) => (kernelsRun.add(n), runKernel(n, i, a));
+    const before = tf.memory().numTensors;
+    const native = run();
+    engine.runKernel = runKernel;
+    expect(tf.memory().numTensors).toBe(before); // unused gradient outputs are freed too
+    for (const k of ['DditAdaLayerNorm', 'DditAdaLayerNormGrad', 'DditGatedAdd', 'DditGatedAddGrad'])
+      expect(kernelsRun.has(k)).toBe(true);
+    unregisterNativeKernels(tf);
+    const plain = run();
+    registerNativeKernels(tf);
+    expect(Math.abs(native[0] - plain[0]) / Math.abs(plain[0])).toBeLessThan(1e-5);
+    for (let i = 1; i < 5; i++) {
+      const ref = plain[i] as Float32Array;
+      const scaleRef = Math.max(...Array.from(ref, Math.abs));
+      expect(maxAbsDiff(native[i] as Float32Array, ref) / scaleRef).toBeLessThan(2e-5);
+    }
+    tf.dispose([x, shift, scale, gate, w]);
   });
 
   it('runs fused matmul with bias and activation', () => {
