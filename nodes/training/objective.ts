@@ -89,8 +89,10 @@ export class FlowMatchingTerm implements LossTerm {
     readonly cursor: BatchCursor,
     readonly opts: FlowTermOptions,
   ) {
-    if (cursor.dataset.kind !== 'image-text') {
-      throw new Error("FlowMatchingLoss: input 'batches' must come from an ImageTextDataset (captions)");
+    if (datasetTask(cursor.dataset) !== 'caption') {
+      throw new Error(
+        "FlowMatchingLoss: input 'batches' must come from a caption data set (image + caption)",
+      );
     }
   }
 
