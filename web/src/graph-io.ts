@@ -73,6 +73,8 @@ export class GraphIO {
         continue;
       }
       if (n._meta?.title) node.title = n._meta.title;
+      // Keep the prompt's ids where litegraph can (numbers), so history and errors still match.
+      if (/^[1-9]\d{0,8}$/.test(id)) node.id = Number(id);
       this.graph.add(node);
       nodes.set(id, node);
     }
