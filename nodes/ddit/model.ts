@@ -302,7 +302,8 @@ export class DDiT extends Module {
       let c = this.contextEmbedder.forward(enc) as tf.Tensor3D;
       const last = this.blocks.length - 1;
       this.blocks.forEach((blk, i) => {
-        [x, c] = blk.forward(x, c, sy, i < last || wantImage, i < last || wantText);
+        // a scope per block frees what the backward pass does not keep as soon as the block is done
+        [x, c] = tf.tidy(() => blk.forward(x, c, sy, i < last || wantImage, i < last || wantText));
       });
       const out: DDiTOutputs = {};
       if (wantImage) out.velocity = this.imageHead(x, sy, B, gh, gw);

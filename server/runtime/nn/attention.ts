@@ -7,7 +7,7 @@
  */
 import { tf } from '../tf';
 import { nativeMatMulActive } from '../native-kernels';
-import { matMul2d, matMulNT } from './ops';
+import { matMulTA, matMulTB } from './ops';
 
 export type AttentionMode = 'per-head' | 'batched' | 'auto';
 
@@ -18,6 +18,19 @@ export interface AttentionOptions {
   /** Additive score bias [H, Lq, Lk] shared by the batch (T5 relative positions). */
   bias?: tf.Tensor3D;
   mode?: AttentionMode;
+}
+
+let defaultMode: AttentionMode = 'auto';
+
+/** Sets the mode used when a call does not name one (benchmarks compare the two paths with it). */
+export function setAttentionMode(mode: AttentionMode): void {
+  defaultMode = mode;
+}
+
+/** The path an 'auto' call takes on the current backend. */
+export function attentionPath(): 'per-head' | 'batched' {
+  if (defaultMode !== 'auto') return defaultMode;
+  return batchedIsFast() ? 'batched' : 'per-head';
 }
 
 /**
@@ -59,7 +72,7 @@ export function attention(
   }
   const dh = D / heads;
   const scale = opts.scale ?? 1 / Math.sqrt(dh);
-  const mode = opts.mode ?? 'auto';
+  const mode = opts.mode ?? defaultMode;
   const qs = scale === 1 ? q : tf.mul(q, scale);
   const batched = mode === 'batched' || (mode === 'auto' && batchedIsFast());
   if (batched) {
@@ -74,19 +87,76 @@ export function attention(
   const qh = toHeadRows(qs, heads);
   const kh = toHeadRows(k, heads);
   const vh = toHeadRows(v, heads);
-  const dv = vh.shape[1];
-  const biasRows = opts.bias ? tf.reshape(opts.bias, [heads * Lq, Lk]) : null;
-  const outs: tf.Tensor2D[] = [];
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < heads; h++) {
-      const i = b * heads + h;
-      const qi = tf.slice(qh, [i * Lq, 0], [Lq, dh]);
-      const ki = tf.slice(kh, [i * Lk, 0], [Lk, dh]);
-      const vi = tf.slice(vh, [i * Lk, 0], [Lk, dv]);
-      let s: tf.Tensor2D = matMulNT(qi, ki);
-      if (biasRows) s = tf.add(s, tf.slice(biasRows, [h * Lq, 0], [Lq, Lk]));
-      outs.push(matMul2d(tf.softmax(s), vi));
-    }
-  }
-  return fromHeadRows(outs.length === 1 ? outs[0] : tf.concat(outs, 0), B, heads, Lq);
+  const out = perHeadAttention(qh, kh, vh, B, heads, Lq, Lk, opts.bias);
+  return fromHeadRows(out, B, heads, Lq);
+}
+
+/**
+ * Attention over head rows (qh [G·Lq, dh], kh [G·Lk, dh], vh [G·Lk, dv], G = B·H) as rank-2 products per
+ * (batch, head), under one custom gradient. It saves q, k, v and the probabilities, and its backward writes
+ * each head's gradient once (a concat); autodiff through the per-head slices would instead pad every head's
+ * gradient to the full tensor and sum them, which grows with the square of the number of heads.
+ */
+function perHeadAttention(
+  qh: tf.Tensor2D,
+  kh: tf.Tensor2D,
+  vh: tf.Tensor2D,
+  B: number,
+  H: number,
+  Lq: number,
+  Lk: number,
+  bias?: tf.Tensor3D,
+): tf.Tensor2D {
+  const G = B * H;
+  const rows = (t: tf.Tensor2D, g: number, L: number): tf.Tensor2D =>
+    tf.slice(t, [g * L, 0], [L, t.shape[1]]);
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const [q, k, vv, b] = args.slice(0, -1) as tf.Tensor2D[];
+    const biasRows = b ?? null;
+    const [value, probs] = tf.tidy(() => {
+      const outs: tf.Tensor2D[] = [];
+      const ps: tf.Tensor2D[] = [];
+      for (let g = 0; g < G; g++) {
+        let s = matMulTB(rows(q, g, Lq), rows(k, g, Lk));
+        if (biasRows) s = tf.add(s, rows(biasRows, g % H, Lq));
+        const p = tf.softmax(s);
+        ps.push(p);
+        outs.push(tf.matMul(p, rows(vv, g, Lk)));
+      }
+      return G === 1 ? [outs[0], ps[0]] : [tf.concat(outs, 0), tf.concat(ps, 0)];
+    });
+    save([q, k, vv, probs]);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [sq, sk, sv, sp] = saved as tf.Tensor2D[];
+          const dq: tf.Tensor2D[] = [];
+          const dk: tf.Tensor2D[] = [];
+          const dvs: tf.Tensor2D[] = [];
+          const dBias: Array<tf.Tensor2D | null> = new Array(H).fill(null);
+          for (let g = 0; g < G; g++) {
+            const dO = rows(dy as tf.Tensor2D, g, Lq);
+            const p = rows(sp, g, Lq);
+            dvs.push(matMulTA(p, dO));
+            const dP = matMulTB(dO, rows(sv, g, Lk));
+            const dS = tf.mul(p, tf.sub(dP, tf.sum(tf.mul(dP, p), -1, true))) as tf.Tensor2D;
+            dq.push(tf.matMul(dS, rows(sk, g, Lk)));
+            dk.push(matMulTA(dS, rows(sq, g, Lq)));
+            if (biasRows) {
+              const h = g % H;
+              dBias[h] = dBias[h] ? (tf.add(dBias[h]!, dS) as tf.Tensor2D) : dS;
+            }
+          }
+          const cat = (xs: tf.Tensor2D[]): tf.Tensor2D => (xs.length === 1 ? xs[0] : tf.concat(xs, 0));
+          const grads = [cat(dq), cat(dk), cat(dvs)];
+          if (biasRows) grads.push(cat(dBias as tf.Tensor2D[]));
+          return grads;
+        }),
+    };
+  });
+  const inputs: tf.Tensor[] = [qh, kh, vh];
+  if (bias) inputs.push(tf.reshape(bias, [H * Lq, Lk]));
+  return op(...inputs) as tf.Tensor2D;
 }

@@ -12,12 +12,14 @@ import {
   nativeMatMulActive,
 } from '../native-kernels';
 
-// dy·bᵀ and aᵀ·dy: transpose flags where the native BLAS kernels run them (no copies), explicit transposes
-// plus a flag-free product on the plain wasm kernels (whose flag path is a slow scalar loop).
-function matMulTB(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+/**
+ * a·bᵀ (matMulTB) and aᵀ·b (matMulTA): transpose flags where the native BLAS kernels run them (no copies),
+ * explicit transposes plus a flag-free product on the plain wasm kernels (whose flag path is a slow loop).
+ */
+export function matMulTB(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   return nativeMatMulActive(tf) ? tf.matMul(a, b, false, true) : tf.matMul(a, tf.transpose(b));
 }
-function matMulTA(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+export function matMulTA(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   return nativeMatMulActive(tf) ? tf.matMul(a, b, true, false) : tf.matMul(tf.transpose(a), b);
 }
 
@@ -94,20 +96,71 @@ export function silu(x: tf.Tensor): tf.Tensor {
 /** √(8/π): GELU-tanh written as x·σ(2u) with u = √(2/π)(x + 0.044715x³). */
 const GELU_K = 2 * Math.sqrt(2 / Math.PI);
 
-/** GELU with the tanh approximation, in the identical form x·sigmoid(1.5958(x+0.044715x³)). */
+/** GELU-tanh without the native kernels: a custom gradient keeps only x for the backward pass. */
+const geluTanhOp = tf.customGrad((xIn: tf.Tensor | tf.GradSaveFunc, save) => {
+  const x = xIn as tf.Tensor;
+  (save as tf.GradSaveFunc)([x]);
+  const value = tf.tidy(() =>
+    tf.mul(x, tf.sigmoid(tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), GELU_K))),
+  );
+  return {
+    value,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+      tf.tidy(() => {
+        const [sx] = saved;
+        const x2 = tf.mul(sx, sx);
+        const s = tf.sigmoid(tf.mul(tf.add(sx, tf.mul(tf.mul(x2, sx), 0.044715)), GELU_K));
+        // d/dx x·σ(u) = σ(u) + x·σ(u)(1−σ(u))·u′, u′ = K(1 + 3·0.044715x²)
+        const du = tf.mul(tf.add(tf.mul(x2, 3 * 0.044715), 1), GELU_K);
+        return tf.mul(dy, tf.add(s, tf.mul(tf.mul(tf.mul(sx, s), tf.sub(1, s)), du)));
+      }),
+  };
+}) as (x: tf.Tensor) => tf.Tensor;
+
+/**
+ * GELU with the tanh approximation, in the identical form x·sigmoid(1.5958(x+0.044715x³)): the native fused
+ * kernel when loaded, else geluTanhOp (autodiff would keep every intermediate of the polynomial).
+ */
 export function geluTanh(x: tf.Tensor): tf.Tensor {
   const fused = nativeGeluTanh(tf, x);
   if (fused) return fused;
-  const x3 = tf.mul(tf.mul(x, x), x);
-  return tf.mul(x, tf.sigmoid(tf.mul(tf.add(x, tf.mul(x3, 0.044715)), GELU_K)));
+  return geluTanhOp(x);
 }
 
-/** LayerNorm over the last axis, no affine (the D-DiT default ε = 1e-6). */
+const layerNormOp = tf.customGrad(
+  (xIn: tf.Tensor | tf.GradSaveFunc, epsIn: tf.Tensor | tf.GradSaveFunc, save) => {
+    const x = xIn as tf.Tensor;
+    const [y, r] = tf.tidy(() => {
+      const { mean, variance } = tf.moments(x, -1, true);
+      const rstd = tf.rsqrt(tf.add(variance, epsIn as tf.Tensor));
+      return [tf.mul(tf.sub(x, mean), rstd), rstd];
+    });
+    (save as tf.GradSaveFunc)([y, r]);
+    return {
+      value: y,
+      // dx = r·(dy − mean(dy) − y·mean(dy·y)) over the normalised axis; ε gets no gradient
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sy, sr] = saved;
+        const dx = tf.tidy(() =>
+          tf.mul(
+            sr,
+            tf.sub(tf.sub(dy, tf.mean(dy, -1, true)), tf.mul(sy, tf.mean(tf.mul(dy, sy), -1, true))),
+          ),
+        );
+        return [dx, tf.zerosLike(epsIn as tf.Tensor)];
+      },
+    };
+  },
+) as (x: tf.Tensor, eps: tf.Tensor) => tf.Tensor;
+
+/**
+ * LayerNorm over the last axis, no affine (the D-DiT default ε = 1e-6): the native fused kernel when loaded,
+ * else moments + rsqrt under a custom gradient that keeps only the output and 1/σ for the backward pass.
+ */
 export function layerNorm(x: tf.Tensor, eps = 1e-6): tf.Tensor {
   const fused = nativeLayerNorm(tf, x, eps);
   if (fused) return fused;
-  const { mean, variance } = tf.moments(x, -1, true);
-  return tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+  return tf.tidy(() => layerNormOp(x, tf.scalar(eps)));
 }
 
 /** T5's RMS norm: x·rsqrt(mean(x²)+ε)·w (no mean subtraction, no bias). */

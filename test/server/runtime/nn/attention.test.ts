@@ -73,6 +73,25 @@ describe.each(BACKENDS)('attention on %s', (backend) => {
     for (const e of gradCheck(f, [q, k, v, bias]).relErrors) expect(e).toBeLessThan(2e-2);
   });
 
+  test('batched-path gradients match finite differences and the per-head custom gradient', () => {
+    const q = randn([2, 3, 4], 15);
+    const k = randn([2, 5, 4], 16);
+    const v = randn([2, 5, 4], 17);
+    const bias = randn([2, 3, 5], 18);
+    const f = (mode: 'per-head' | 'batched') => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) =>
+      attention(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D, {
+        heads: 2,
+        bias: d as tf.Tensor3D,
+        mode,
+      });
+    for (const e of gradCheck(f('batched'), [q, k, v, bias]).relErrors) expect(e).toBeLessThan(2e-2);
+    const loss = (mode: 'per-head' | 'batched') => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) =>
+      tf.sum(tf.mul(f(mode)(a, b, c, d), tf.range(0, 24).reshape([2, 3, 4])));
+    const g1 = tf.grads(loss('per-head'))([q, k, v, bias]);
+    const g2 = tf.grads(loss('batched'))([q, k, v, bias]);
+    g1.forEach((g, i) => expect(maxAbsDiff(g, g2[i])).toBeLessThan(1e-4));
+  });
+
   test('rejects widths that do not split into heads', () => {
     const q = randn([1, 2, 6], 9) as tf.Tensor3D;
     expect(() => attention(q, q, q, { heads: 4 })).toThrow(/not divisible/);
