@@ -668,6 +668,43 @@ test("the example pack's editor extension draws on its node after a run of its l
   await shot(page, '18-extension-palette');
 });
 
+test('a loop count runs the graph as one looped job (training) and is saved with the workflow', async () => {
+  await page.evaluate(() =>
+    window.dditEditor.loadWorkflow({
+      nodes: [
+        { id: 1, type: 'Counter', pos: [0, 0], outputs: [{ name: 'count', type: 'INT', links: [1] }] },
+        {
+          id: 2,
+          type: 'ToString',
+          pos: [300, 0],
+          inputs: [{ name: 'value', type: 'INT,FLOAT', link: 1 }],
+          outputs: [{ name: 'text', type: 'STRING', links: [2] }],
+        },
+        { id: 3, type: 'ShowText', pos: [600, 0], inputs: [{ name: 'text', type: 'STRING', link: 2 }] },
+      ],
+      links: [
+        [1, 1, 0, 2, 0, 'INT'],
+        [2, 2, 0, 3, 0, 'STRING'],
+      ],
+    }),
+  );
+  await page.fill('[data-testid=loop-count]', '5');
+  await page.dispatchEvent('[data-testid=loop-count]', 'change');
+  expect(await page.evaluate(() => window.dditEditor.serialize().extra?.loop_iterations)).toBe(5);
+  await page.evaluate(() => {
+    const seen: number[] = [];
+    (window as unknown as { loops: number[] }).loops = seen;
+    window.dditEditor.on('ddit.loop', (d) => void seen.push(Number(d.iteration)));
+  });
+  await page.click('[data-testid=btn-queue]');
+  await waitFor(async () => (await live(3))?.drawn.outputText === '4', 'count after 5 iterations');
+  expect(await page.evaluate(() => (window as unknown as { loops: number[] }).loops)).toEqual([
+    1, 2, 3, 4, 5,
+  ]);
+  await page.fill('[data-testid=loop-count]', '1');
+  await page.dispatchEvent('[data-testid=loop-count]', 'change');
+});
+
 test('every workflow shipped in workflows/ opens in the editor and queues the same graph', async () => {
   const files: string[] = [];
   const walk = (d: string) => {

@@ -63,6 +63,7 @@ export class Editor {
     queueCount: HTMLElement;
     nodesMenu: HTMLElement;
     banner: HTMLElement;
+    loop: HTMLInputElement;
   };
 
   constructor(private readonly root: HTMLElement) {
@@ -136,6 +137,22 @@ export class Editor {
     const queueCount = h('span', { class: 'queue-count-badge', 'data-testid': 'queue-count' }, '0');
     const nodesMenu = h('div', { class: 'nodes-menu', 'data-testid': 'nodes-menu', hidden: true });
     const banner = h('div', { class: 'banner', 'data-testid': 'banner', hidden: true });
+    const loop = h('input', {
+      type: 'number',
+      min: 1,
+      max: 1000000,
+      value: 1,
+      class: 'loop-input',
+      'data-testid': 'loop-count',
+      'aria-label': 'Iterations',
+      title: 'Run the graph this many times as one job (training loops); saved with the workflow',
+    });
+    loop.addEventListener('change', () => {
+      const n = Math.max(1, Math.floor(Number(loop.value)) || 1);
+      loop.value = String(n);
+      this.graph.extra.loop_iterations = n > 1 ? n : undefined;
+    });
+    loop.addEventListener('keydown', (e) => e.stopPropagation());
     const nodesBtn = btn('Add node ▾', 'btn-nodes', 'Node types by category', () => {
       nodesMenu.hidden = !nodesMenu.hidden;
     });
@@ -164,6 +181,7 @@ export class Editor {
       nodesWrap,
       h('span', { class: 'spacer' }),
       h('div', { class: 'overall', 'data-testid': 'overall' }, bar, barLabel),
+      h('label', { class: 'loop-label', title: loop.title }, '×', loop),
       btn('Queue ▶', 'btn-queue', 'Run this workflow (Ctrl+Enter)', () => void this.queue(), 'primary'),
       btn('Stop', 'btn-interrupt', 'Interrupt the running prompt', () => void this.interrupt()),
       panelBtn,
@@ -175,7 +193,7 @@ export class Editor {
     const canvasEl = h('canvas', { id: 'graph-canvas', tabindex: 0, 'data-testid': 'canvas' });
     const wrap = h('div', { class: 'canvas-wrap' }, canvasEl);
     this.root.append(toolbar, banner, h('main', { class: 'main' }, wrap, this.queuePanel.el));
-    this.el = { name, conn, bar, barLabel, queueCount, nodesMenu, banner };
+    this.el = { name, conn, bar, barLabel, queueCount, nodesMenu, banner, loop };
     name.addEventListener('click', () => this.openLibrary());
     new ResizeObserver(() => this.canvas?.resize(wrap.clientWidth, wrap.clientHeight)).observe(wrap);
     return canvasEl;
@@ -354,6 +372,7 @@ export class Editor {
   loadDocument(doc: unknown, name: string | null, savedKey?: string | null): void {
     const before = isEditorWorkflowDoc(doc) ? workflowKey(doc) : null;
     const missing = this.io.load(doc);
+    this.el.loop.value = String(this.iterations);
     // Documents without a saved view (API format, hand-written files) are framed to show every node.
     const ds = (doc as { extra?: { ds?: unknown } } | null)?.extra?.ds;
     if (!ds) this.fitView();
@@ -402,6 +421,8 @@ export class Editor {
 
   newWorkflow(): void {
     this.graph.clear();
+    this.graph.extra = {};
+    this.el.loop.value = '1';
     this.canvas.ds.reset();
     this.workflowName = null;
     this.savedKey = null;
@@ -489,8 +510,13 @@ export class Editor {
 
   // ---------------------------------------------------------------- running
 
+  /** Iterations of the open workflow (its `extra.loop_iterations`, 1 when unset). */
+  get iterations(): number {
+    return Math.max(1, Math.floor(Number(this.graph.extra.loop_iterations ?? 1)) || 1);
+  }
+
   queue(front = false): Promise<string | null> {
-    return this.runner.queue({ front });
+    return this.runner.queue({ front, iterations: this.iterations });
   }
 
   async interrupt(promptId?: string): Promise<void> {

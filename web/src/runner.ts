@@ -82,7 +82,7 @@ export class Runner {
   }
 
   /** Queues the graph; returns the prompt id, or null when the server refused it (errors shown). */
-  async queue(opts: { front?: boolean } = {}): Promise<string | null> {
+  async queue(opts: { front?: boolean; iterations?: number } = {}): Promise<string | null> {
     let built: ReturnType<Runner['buildPrompt']>;
     try {
       built = this.buildPrompt();
@@ -100,7 +100,10 @@ export class Runner {
       const res = await this.api.queuePrompt({
         prompt: built.prompt,
         client_id: this.clientId(),
-        extra_data: { extra_pnginfo: { workflow: built.workflow } },
+        extra_data: {
+          extra_pnginfo: { workflow: built.workflow },
+          ...(opts.iterations && opts.iterations > 1 ? { loop: { iterations: opts.iterations } } : {}),
+        },
         front: opts.front,
       });
       this.track(res.prompt_id, built.prompt);
@@ -319,6 +322,7 @@ export class Runner {
           t.loop = { iteration: Number(d.iteration ?? 0), total: Number(d.total ?? 1) };
           t.done.clear();
         }
+        if (typeof d.stopped === 'string') this.view.toast(`Loop ended: ${d.stopped}`, 'info');
         this.overall();
         break;
       }
