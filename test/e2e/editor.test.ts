@@ -150,10 +150,16 @@ async function dropFile(point: [number, number], name: string, mime: string, byt
   );
 }
 
+/** The default workflow's node count: the shipped text-to-image, or a stand-in when it is not there yet. */
+let defaultNodes = 0;
+
 beforeAll(async () => {
-  fs.rmSync(ARTIFACTS, { recursive: true, force: true });
   browser = await launchBrowser();
   srv = await startEditorServer();
+  const t2i = path.join(srv.workflowsDir, 'text-to-image.json');
+  if (!fs.existsSync(t2i)) fs.writeFileSync(t2i, JSON.stringify(liveWorkflow()));
+  const doc = JSON.parse(fs.readFileSync(t2i, 'utf8'));
+  defaultNodes = Array.isArray(doc.nodes) ? doc.nodes.length : Object.keys(doc.prompt ?? doc).length;
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.on('pageerror', (e) => pageErrors.push(e.message));
 });
@@ -194,6 +200,9 @@ test('the editor loads, connects and reports its load time', async () => {
       '\n',
   );
   await page.waitForSelector('[data-testid=conn][data-state=open]');
+  // a first visit opens the library's text-to-image workflow
+  expect(await page.getAttribute('[data-testid=wf-name]', 'data-name')).toBe('text-to-image');
+  expect(await page.evaluate(() => window.dditEditor.graph._nodes.length)).toBe(defaultNodes);
   const types = await page.evaluate(() => window.dditEditor.nodeSpecs().map((s) => s.type));
   expect(types).toEqual(expect.arrayContaining(['Int', 'IntMath', 'ShowText', 'editortest.PreviewSampler']));
   await shot(page, '01-loaded');
@@ -434,6 +443,30 @@ test('saved to the library, reopened after a reload; unsaved edits survive a rel
   const reopened = await page.evaluate(() => window.dditEditor.toApiPrompt());
   expect(Object.values(reopened).find((n) => n.class_type === 'IntMath')?.inputs.b).toBe(7);
 
+  // save as a copy, then delete the copy from the library
+  await page.click('[data-testid=btn-save-as]');
+  await page.fill('.backdrop input.text-input', 'e2e-copy');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('[data-testid=wf-name][data-name="e2e-copy"][data-dirty=false]');
+  expect(fs.existsSync(path.join(srv.workflowsDir, 'e2e-copy.json'))).toBe(true);
+  await page.click('[data-testid=btn-library]');
+  await page.click('[data-testid=library-list] li[data-name="e2e-copy"] [data-action=delete]');
+  await page.click('.backdrop .dialog-footer button.primary');
+  await page.waitForSelector('[data-testid=library-list] li[data-name="e2e-small-graph"]');
+  expect(await page.$('[data-testid=library-list] li[data-name="e2e-copy"]')).toBeNull();
+  expect(fs.existsSync(path.join(srv.workflowsDir, 'e2e-copy.json'))).toBe(false);
+  await page.keyboard.press('Escape');
+
+  // export downloads the workflow as JSON
+  const download = page.waitForEvent('download');
+  await page.click('[data-testid=btn-export]');
+  const file = await (await download).path();
+  const exported = JSON.parse(fs.readFileSync(file, 'utf8'));
+  expect(exported.nodes.map((n: { type: string }) => n.type).sort()).toEqual(
+    ['Int', 'IntMath', 'ShowText', 'ToString'].sort(),
+  );
+  expect((await download).suggestedFilename()).toBe('e2e-copy.json');
+
   // an unsaved change (the right arrow of IntMath.b) is kept across a reload and marked
   const mathId = await page.evaluate(() =>
     Number(window.dditEditor.graph._nodes.find((n) => n.type === 'IntMath')!.id),
@@ -548,6 +581,18 @@ test('a PNG saved by the project opens its workflow when dropped; dropped on Loa
   );
   expect(await page.evaluate(() => window.dditEditor.toApiPrompt()['1'].inputs.seed)).toBe(11);
   await shot(page, '16-png-workflow');
+
+  // a workflow JSON file dropped on the canvas opens too
+  await dropFile(
+    [box.x + box.width / 2, box.y + box.height / 2],
+    'live.json',
+    'application/json',
+    Buffer.from(JSON.stringify(liveWorkflow())),
+  );
+  await waitFor(
+    () => page.evaluate(() => window.dditEditor.graph._nodes.length === 4),
+    'workflow read from a dropped JSON file',
+  );
 
   await page.evaluate(() =>
     window.dditEditor.loadWorkflow({
