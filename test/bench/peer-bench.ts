@@ -8,8 +8,8 @@
  *   backward, clipping, AdamW). Peak memory (max RSS) of each side, one process per task and side.
  *
  *   npm run bench -- peer            or   node bin/ddit.js bench peer
- *   npx tsx test/bench/peer-bench.ts [--configs small,large] [--tasks fwd_b1,...] [--repeats 5]
- *                                    [--train-repeats 3] [--out bench-results.json]
+ *   npx tsx test/bench/peer-bench.ts [--configs small,large] [--tasks fwd_b1,...] [--repeats 9]
+ *                                    [--train-repeats 3] [--threads N] [--out bench-results.json]
  *
  * Both sides run one task at a time, alternating run by run (ours, peer, peer, ours, …); figures are medians.
  * Before timing, each side's first result is saved and compared (outputs must agree). Prints a table and
@@ -17,8 +17,9 @@
  * peer_peak_mb} (plus config, GFLOP/s, load average and the agreement check). Nothing is asserted.
  *
  * Configurations: 'small' = the bundled-model size (hidden 128, 4 blocks, 2 heads, 8×8×4 latent, patch 1,
- * 24 text tokens, the shapes vocabulary; T5 128 wide, 2 layers; VAE 32×32 ↔ 8×8×4), 'large' = hidden 256,
- * 6 blocks, 4 heads (T5 256 wide). The peer runs with OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=2
+ * 24 text tokens, the shapes vocabulary; T5 128 wide, 2 layers), 'large' = hidden 256, 6 blocks, 4 heads
+ * (T5 256 wide). Both use the bundled VAE (models/vae-shapes.safetensors, 32×32 ↔ 8×8×4) with its weights
+ * when it is there. The peer runs with OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=2
  * (notes/cpu-compute.md §3/4); ours with onnxruntime on every core and tfjs-wasm with the native kernels.
  */
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'child_process';
@@ -27,7 +28,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as readline from 'readline';
 import { initRuntime, loadSafetensors, saveSafetensors, tf } from '../../server/runtime';
-import { saveCheckpoint } from '../../nodes/ddit/checkpoint';
+import { loadVae, saveCheckpoint, vaeConfigOf } from '../../nodes/ddit/checkpoint';
 import { DDiT, type DDiTConfig } from '../../nodes/ddit/model';
 import { exportDDiT } from '../../nodes/ddit/onnx';
 import { exportT5 } from '../../nodes/text/onnx';
@@ -38,17 +39,25 @@ import { exportVae } from '../../nodes/vae/onnx';
 import { Rng } from '../../nodes/sampling/random';
 import type { BenchSetup } from './peer/ours-worker';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const PEER_PY = path.join(__dirname, 'peer', 'ddit_peer.py');
-const OURS_TS = path.join(__dirname, 'peer', 'ours-worker.ts');
-const PYTHON = process.env.DDIT_PEER_PYTHON ?? '/usr/bin/python3';
-const PEER_ENV = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '2' };
-
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => {
   const i = args.indexOf(name);
   return i >= 0 && args[i + 1] ? args[i + 1] : def;
 };
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const PEER_PY = path.join(__dirname, 'peer', 'ddit_peer.py');
+const OURS_TS = path.join(__dirname, 'peer', 'ours-worker.ts');
+const PYTHON = process.env.DDIT_PEER_PYTHON ?? '/usr/bin/python3';
+/** --threads N: every thread pool of both sides at N (default: ours on every core, the peer as the notes advise). */
+const THREADS = opt('--threads', '');
+const PEER_ENV = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: THREADS || '2' };
+const OURS_ENV: Record<string, string> = THREADS
+  ? { DDIT_ONNX_THREADS: THREADS, DDIT_THREADS: THREADS, DDIT_NATIVE_THREADS: THREADS }
+  : {};
+/** Pause before each timed run. */
+const GAP_MS = 300;
+
 const ALL_TASKS = ['fwd_b1', 'fwd_b16', 't2i', 'caption', 'vqa', 'train'] as const;
 type Task = (typeof ALL_TASKS)[number];
 const TASK_LABEL: Record<Task, string> = {
@@ -59,6 +68,9 @@ const TASK_LABEL: Record<Task, string> = {
   vqa: 'VQA answer, 16 steps',
   train: 'training step, batch 16',
 };
+
+/** The bundled VAE (models/), used with its weights when present; else a VAE of the same latent geometry. */
+const BUNDLED_VAE = path.join(ROOT, 'models', 'vae-shapes.safetensors');
 
 const M = 24;
 const LATENT = 8;
@@ -161,7 +173,13 @@ async function setup(
   const configs = modelConfigs(b, tok);
   const ddit = randomized(new DDiT(configs.transformer), 1);
   const t5 = randomized(new T5Encoder(configs.text_encoder), 2);
-  const vae = randomized(new AutoencoderKL(configs.vae), 3);
+  let vae: AutoencoderKL;
+  if (fs.existsSync(BUNDLED_VAE)) {
+    vae = loadVae(BUNDLED_VAE);
+    configs.vae = vaeConfigOf(vae.config);
+  } else {
+    vae = randomized(new AutoencoderKL(configs.vae), 3);
+  }
   await saveCheckpoint(path.join(dir, 'checkpoint.safetensors'), {
     transformer: ddit,
     vae,
@@ -314,7 +332,7 @@ function startOurs(dir: string, task: Task): Worker {
     'ours',
     spawn(process.execPath, ['--require', 'tsx/cjs', OURS_TS, '--setup', dir, '--task', task], {
       cwd: ROOT,
-      env: process.env,
+      env: { ...process.env, ...OURS_ENV },
     }),
   );
 }
@@ -373,6 +391,14 @@ export interface ResultRow {
   ours_peak_mb: number;
   peer_peak_mb: number;
   config: string;
+  /** Fastest run of each side (least disturbed by other load) and their ratio. */
+  ours_min_ms: number;
+  peer_min_ms: number;
+  ratio_min: number;
+  /** Median CPU time of a run (all threads; onnxruntime's spinning threads count against us). */
+  ours_cpu_ms: number;
+  peer_cpu_ms: number;
+  ratio_cpu: number;
   ours_gflops?: number;
   peer_gflops?: number;
   load_avg: number;
@@ -402,11 +428,16 @@ async function measure(
     const check = agreement(oFile, pFile);
     const o: number[] = [];
     const p: number[] = [];
+    const oc: number[] = [];
+    const pc: number[] = [];
     for (let r = 0; r < repeats; r++) {
       const order = r % 2 === 0 ? [ours, peer] : [peer, ours];
       for (const w of order) {
+        // a pause, so that threads the other side left spinning (OpenBLAS, onnxruntime) are asleep again
+        await new Promise((resolve) => setTimeout(resolve, GAP_MS));
         const res = await w.ask('run');
         (w === ours ? o : p).push(res.ms as number);
+        (w === ours ? oc : pc).push(res.cpu_ms as number);
       }
     }
     const om = (await ours.ask('mem')).peak_mb as number;
@@ -421,6 +452,12 @@ async function measure(
       ours_peak_mb: round(om, 1),
       peer_peak_mb: round(pm, 1),
       config: cfgName,
+      ours_min_ms: round(Math.min(...o)),
+      peer_min_ms: round(Math.min(...p)),
+      ratio_min: round(Math.min(...o) / Math.min(...p), 3),
+      ours_cpu_ms: round(median(oc)),
+      peer_cpu_ms: round(median(pc)),
+      ratio_cpu: round(median(oc) / median(pc), 3),
       load_avg: round(os.loadavg()[0], 1),
       check,
     };
@@ -459,7 +496,7 @@ async function main(): Promise<void> {
   const configs = opt('--configs', 'small,large').split(',');
   const tasks = opt('--tasks', ALL_TASKS.join(',')).split(',') as Task[];
   for (const t of tasks) if (!ALL_TASKS.includes(t)) throw new Error(`unknown task ${t}`);
-  const repeats = Number(opt('--repeats', '5'));
+  const repeats = Number(opt('--repeats', '9'));
   const trainRepeats = Number(opt('--train-repeats', '3'));
   const out = path.resolve(opt('--out', path.join(ROOT, 'bench-results.json')));
   await initRuntime();
@@ -476,7 +513,7 @@ async function main(): Promise<void> {
       .join(' ')}`,
   );
   console.log(
-    `measured fp32 sgemm ceiling (torch.mm, OpenBLAS 2 threads, best of 10): ${ceiling.toFixed(0)} GFLOP/s`,
+    `measured fp32 sgemm ceiling (torch.mm, OpenBLAS ${PEER_ENV.OPENBLAS_NUM_THREADS} threads, best of 10): ${ceiling.toFixed(0)} GFLOP/s`,
   );
   const rows: ResultRow[] = [];
   for (const c of configs) {
@@ -496,7 +533,7 @@ async function main(): Promise<void> {
       const row = await measure(s.dir, c, t, t === 'train' ? trainRepeats : repeats, f);
       rows.push(row);
       console.log(
-        `  ${pad(TASK_LABEL[t], 30)} ours ${pad(row.ours_ms.toFixed(1), 9, true)} ms  peer ${pad(row.peer_ms.toFixed(1), 9, true)} ms  ratio ${row.ratio.toFixed(2)}  (load ${row.load_avg}; ${row.check}${row.ours_passes !== undefined ? `; passes ${row.ours_passes}/${row.peer_passes}` : ''})`,
+        `  ${pad(TASK_LABEL[t], 30)} ours ${pad(row.ours_ms.toFixed(1), 9, true)} ms  peer ${pad(row.peer_ms.toFixed(1), 9, true)} ms  ratio ${row.ratio.toFixed(2)} (best-of ${row.ratio_min.toFixed(2)}, cpu ${row.ratio_cpu.toFixed(2)})  (load ${row.load_avg}; ${row.check}${row.ours_passes !== undefined ? `; passes ${row.ours_passes}/${row.peer_passes}` : ''})`,
       );
     }
   }

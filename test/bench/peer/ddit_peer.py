@@ -532,11 +532,13 @@ def main():
     for line in sys.stdin:
         cmd = line.strip().split(" ", 1)
         if cmd[0] == "run":
+            c0 = time.process_time()
             t0 = time.perf_counter()
             last = peer.run(a.task)
             ms = (time.perf_counter() - t0) * 1000
+            cpu_ms = (time.process_time() - c0) * 1000
             extra = {"passes": peer.passes} if a.task in ("caption", "vqa") else {}
-            print(json.dumps({"ms": ms, **extra}), flush=True)
+            print(json.dumps({"ms": ms, "cpu_ms": cpu_ms, **extra}), flush=True)
         elif cmd[0] == "check":
             save_safetensors(cmd[1], {k: v for k, v in last.items() if v is not None})
             print(json.dumps({"saved": cmd[1]}), flush=True)

@@ -190,12 +190,15 @@ async function main(): Promise<void> {
     const [cmd, rest] = [line.split(' ')[0], line.split(' ').slice(1).join(' ')];
     if (cmd === 'run') {
       tf.dispose(Object.values(last));
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       last = await run();
       // results must exist on the host before the clock stops (ORT outputs already do; tfjs may be lazy)
       for (const t of Object.values(last)) t.dataSync();
       const ms = performance.now() - t0;
-      say(task === 'caption' || task === 'vqa' ? { ms, passes } : { ms });
+      const c = process.cpuUsage(c0);
+      const cpu_ms = (c.user + c.system) / 1000;
+      say(task === 'caption' || task === 'vqa' ? { ms, cpu_ms, passes } : { ms, cpu_ms });
     } else if (cmd === 'check') {
       await saveSafetensors(rest, last);
       say({ saved: rest });
