@@ -3,7 +3,8 @@
  * pass and get tf.Tensors, so a node does not care which runtime serves a model.
  *
  * Sessions: CPU with intra-op threads = every core (or DDIT_ONNX_THREADS), sequential execution, graph
- * optimisation 'all' (the settings measured fastest in notes/cpu-compute.md §2). The CUDA execution provider
+ * optimisation 'all' (the settings measured fastest in notes/cpu-compute.md §2), idle threads sleeping rather
+ * than spinning (DDIT_ONNX_SPINNING=1 to spin). The CUDA execution provider
  * is used when onnxruntime-node has its CUDA provider library installed (device 'auto'), or demanded with
  * device 'cuda' / DDIT_ONNX_DEVICE=cuda; DDIT_ONNX_DEVICE=cpu keeps everything on the CPU.
  *
@@ -38,6 +39,12 @@ export interface OnnxSessionOptions {
   /** Intra-op threads (default DDIT_ONNX_THREADS, else every core). */
   threads?: number;
   graphOptimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * Let idle intra-op threads spin for new work (onnxruntime's own default). Off by default here: spinning
+   * threads take the cores from the JS thread between runs and from other processes, which made a 16-step
+   * masked sampler 5–10× slower on a shared 2-core machine. Default: DDIT_ONNX_SPINNING=0|1, else false.
+   */
+  spinning?: boolean;
   /** Name used in error messages (default: the file name, or "onnx model"). */
   label?: string;
 }
@@ -108,6 +115,13 @@ function defaultThreads(): number {
     return n;
   }
   return coreCount();
+}
+
+function spinningFromEnv(): boolean {
+  const raw = process.env.DDIT_ONNX_SPINNING?.trim();
+  if (!raw) return false;
+  if (raw === '0' || raw === '1') return raw === '1';
+  throw new Error(`DDIT_ONNX_SPINNING="${raw}" must be 0 or 1`);
 }
 
 function deviceFromEnv(): OnnxDevice {
@@ -274,6 +288,9 @@ export class OnnxModel {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: opts.graphOptimization ?? 'all',
+      ...((opts.spinning ?? spinningFromEnv())
+        ? {}
+        : { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }),
     };
     const create = (providers: string[]) => {
       const options = { ...base, executionProviders: providers };

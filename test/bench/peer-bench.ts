@@ -16,10 +16,11 @@
  * writes bench-results.json: a list of {name, ours_ms, peer_ms, ratio = ours/peer, ours_peak_mb,
  * peer_peak_mb} (plus config, GFLOP/s, load average and the agreement check). Nothing is asserted.
  *
- * Configurations: 'small' = the bundled-model size (hidden 128, 4 blocks, 2 heads, 8×8×4 latent, patch 1,
- * 24 text tokens, the shapes vocabulary; T5 128 wide, 2 layers), 'large' = hidden 256, 6 blocks, 4 heads
- * (T5 256 wide). Both use the bundled VAE (models/vae-shapes.safetensors, 32×32 ↔ 8×8×4) with its weights
- * when it is there. The peer runs with OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=2
+ * Configurations: 'small' = the bundled model's configuration (models/ddit-shapes.safetensors: hidden 128,
+ * 4 blocks, 2 heads, 8×8×4 latent, patch 1, the shapes vocabulary; T5 128 wide, 2 layers), with random weights
+ * (the shipped D-DiT is untrained, its zero-initialised modulation would make outputs trivial); 'large' = hidden
+ * 256, 6 blocks, 4 heads (T5 256 wide). Both use the bundled VAE (models/vae-shapes.safetensors) with its
+ * weights, and 32 text positions as the bundled model trains with. The peer runs with OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=2
  * (notes/cpu-compute.md §3/4); ours with onnxruntime on every core and tfjs-wasm with the native kernels.
  */
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'child_process';
@@ -28,7 +29,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as readline from 'readline';
 import { initRuntime, loadSafetensors, saveSafetensors, tf } from '../../server/runtime';
-import { loadVae, saveCheckpoint, vaeConfigOf } from '../../nodes/ddit/checkpoint';
+import { inspectCheckpoint, loadVae, saveCheckpoint, vaeConfigOf } from '../../nodes/ddit/checkpoint';
 import { DDiT, type DDiTConfig } from '../../nodes/ddit/model';
 import { exportDDiT } from '../../nodes/ddit/onnx';
 import { exportT5 } from '../../nodes/text/onnx';
@@ -71,8 +72,11 @@ const TASK_LABEL: Record<Task, string> = {
 
 /** The bundled VAE (models/), used with its weights when present; else a VAE of the same latent geometry. */
 const BUNDLED_VAE = path.join(ROOT, 'models', 'vae-shapes.safetensors');
+/** The bundled checkpoint: its D-DiT and text-encoder configurations define 'small' when present. */
+const BUNDLED_CKPT = path.join(ROOT, 'models', 'ddit-shapes.safetensors');
 
-const M = 24;
+/** Text positions: the bundled model trains with M = 32 (workflows/train-shapes.json). */
+const M = 32;
 const LATENT = 8;
 const C = 4;
 const IMAGE = 32;
@@ -91,7 +95,20 @@ const CONFIGS: Record<string, BenchConfig> = {
   large: { name: 'large', width: 256, layers: 6, heads: 4, textWidth: 256, textHeads: 4 },
 };
 
+/** The bundled checkpoint's configurations, if it is there. */
+function bundledConfigs(): { transformer: DDiTConfig; text_encoder: T5Config } | null {
+  if (!fs.existsSync(BUNDLED_CKPT)) return null;
+  const meta = inspectCheckpoint(BUNDLED_CKPT).metadata;
+  if (!meta.transformer_config || !meta.text_encoder_config) return null;
+  return {
+    transformer: JSON.parse(meta.transformer_config) as DDiTConfig,
+    text_encoder: JSON.parse(meta.text_encoder_config) as T5Config,
+  };
+}
+
 function modelConfigs(b: BenchConfig, tok: TextTokenizer): BenchSetup['configs'] {
+  const bundled = bundledConfigs();
+  if (bundled && b.name === 'small') return { ...bundled, vae: fallbackVae() };
   const transformer: DDiTConfig = {
     sample_size: LATENT,
     patch_size: 1,
@@ -111,17 +128,22 @@ function modelConfigs(b: BenchConfig, tok: TextTokenizer): BenchSetup['configs']
     d_ff: 2 * b.textWidth,
     num_layers: 2,
     num_heads: b.textHeads,
+    relative_attention_num_buckets: bundled?.text_encoder.relative_attention_num_buckets ?? 32,
+    relative_attention_max_distance: bundled?.text_encoder.relative_attention_max_distance ?? 128,
     feed_forward_proj: 'gated-gelu',
   };
-  const vae: VaeConfig = {
-    block_out_channels: [32, 64, 64],
+  return { transformer, text_encoder, vae: fallbackVae() };
+}
+
+/** A VAE of the bundled one's geometry (32×32 ↔ 8×8×4), for when models/ has none. */
+function fallbackVae(): VaeConfig {
+  return {
+    block_out_channels: [8, 16, 16],
     layers_per_block: 1,
     latent_channels: C,
-    norm_num_groups: 32,
-    scaling_factor: 1.0,
-    shift_factor: 0,
+    norm_num_groups: 4,
+    mid_block_add_attention: false,
   };
-  return { transformer, text_encoder, vae };
 }
 
 /** Matmul FLOPs of one D-DiT forward per sample (both heads), and of one T5 encode per sequence. */

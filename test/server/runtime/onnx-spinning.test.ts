@@ -1,0 +1,34 @@
+import { OnnxModel } from '../../../server/runtime/onnx';
+import { OnnxGraph } from '../../../server/runtime/onnx-graph';
+import { tf } from '../../../server/runtime/tf';
+
+function relu(): Uint8Array {
+  const g = new OnnxGraph('relu');
+  const x = g.input('x', 'float32', ['n']);
+  g.output('y', 'float32', ['n'], g.op('Relu', [x]));
+  return g.toBytes();
+}
+
+describe('onnxruntime thread spinning setting', () => {
+  const saved = process.env.DDIT_ONNX_SPINNING;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.DDIT_ONNX_SPINNING;
+    else process.env.DDIT_ONNX_SPINNING = saved;
+  });
+
+  it.each([undefined, '0', '1'])('sessions run with DDIT_ONNX_SPINNING=%s', async (v) => {
+    if (v === undefined) delete process.env.DDIT_ONNX_SPINNING;
+    else process.env.DDIT_ONNX_SPINNING = v;
+    const m = await OnnxModel.load(relu(), { threads: 2 });
+    const { y } = await m.run({ x: tf.tensor1d([-1, 2]) });
+    expect(Array.from(y.dataSync())).toEqual([0, 2]);
+    m.dispose();
+  });
+
+  it('the option overrides the variable, and a bad value is named', async () => {
+    process.env.DDIT_ONNX_SPINNING = 'yes';
+    await expect(OnnxModel.load(relu())).rejects.toThrow('DDIT_ONNX_SPINNING="yes" must be 0 or 1');
+    const m = await OnnxModel.load(relu(), { spinning: true });
+    m.dispose();
+  });
+});
