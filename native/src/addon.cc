@@ -328,41 +328,43 @@ bool GetSpan(const Napi::CallbackInfo& info, size_t at, const char* name, int64_
   return true;
 }
 
-// adamw(n, w, wOff, g, gOff, m, mOff, v, vOff, lr, beta1, beta2, eps, weightDecay, bc1, bc2, gradScale)
-// One decoupled-weight-decay Adam step in place (PyTorch's AdamW rule):
+// adamw(n, w, wOff, wOut, wOutOff, g, gOff, m, mOff, v, vOff, lr, beta1, beta2, eps, weightDecay, bc1, bc2,
+//       gradScale)
+// One decoupled-weight-decay Adam step (PyTorch's AdamW rule); m and v are
+// updated in place, the new weights go to wOut (which may be w itself):
 //   g' = gradScale*g;  m = b1*m + (1-b1)*g';  v = b2*v + (1-b2)*g'^2
 //   w = w*(1 - lr*wd) - (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps)
 struct AdamWParams {
   float b1, a1, b2, a2, decay, step, invSqrtBc2, eps, scale;
 };
 
-DDIT_CLONES void AdamWRange(float* w, const float* g, float* m, float* v, const AdamWParams& p, int64_t lo,
-                            int64_t hi) {
+DDIT_CLONES void AdamWRange(const float* w, float* wOut, const float* g, float* m, float* v, const AdamWParams& p,
+                            int64_t lo, int64_t hi) {
   for (int64_t i = lo; i < hi; ++i) {
     const float gi = g[i] * p.scale;
     const float mi = p.b1 * m[i] + p.a1 * gi;
     const float vi = p.b2 * v[i] + p.a2 * gi * gi;
     m[i] = mi;
     v[i] = vi;
-    w[i] = w[i] * p.decay - p.step * mi / (std::sqrt(vi) * p.invSqrtBc2 + p.eps);
+    wOut[i] = w[i] * p.decay - p.step * mi / (std::sqrt(vi) * p.invSqrtBc2 + p.eps);
   }
 }
 
 Napi::Value AdamW(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 17) {
-    Napi::TypeError::New(env, "adamw expects 17 arguments").ThrowAsJavaScriptException();
+  if (info.Length() != 19) {
+    Napi::TypeError::New(env, "adamw expects 19 arguments").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   int64_t n;
-  float *w, *g, *m, *v;
+  float *w, *wOut, *g, *m, *v;
   double lr, b1, b2, eps, wd, bc1, bc2, scale;
-  if (!GetInt(env, info[0], "n", 0, &n) || !GetSpan(info, 1, "w", n, &w) || !GetSpan(info, 3, "g", n, &g) ||
-      !GetSpan(info, 5, "m", n, &m) || !GetSpan(info, 7, "v", n, &v) || !GetFloat(env, info[9], "lr", &lr) ||
-      !GetFloat(env, info[10], "beta1", &b1) || !GetFloat(env, info[11], "beta2", &b2) ||
-      !GetFloat(env, info[12], "eps", &eps) || !GetFloat(env, info[13], "weightDecay", &wd) ||
-      !GetFloat(env, info[14], "bc1", &bc1) || !GetFloat(env, info[15], "bc2", &bc2) ||
-      !GetFloat(env, info[16], "gradScale", &scale)) {
+  if (!GetInt(env, info[0], "n", 0, &n) || !GetSpan(info, 1, "w", n, &w) || !GetSpan(info, 3, "wOut", n, &wOut) ||
+      !GetSpan(info, 5, "g", n, &g) || !GetSpan(info, 7, "m", n, &m) || !GetSpan(info, 9, "v", n, &v) ||
+      !GetFloat(env, info[11], "lr", &lr) || !GetFloat(env, info[12], "beta1", &b1) ||
+      !GetFloat(env, info[13], "beta2", &b2) || !GetFloat(env, info[14], "eps", &eps) ||
+      !GetFloat(env, info[15], "weightDecay", &wd) || !GetFloat(env, info[16], "bc1", &bc1) ||
+      !GetFloat(env, info[17], "bc2", &bc2) || !GetFloat(env, info[18], "gradScale", &scale)) {
     return env.Undefined();
   }
   AdamWParams p;
@@ -375,7 +377,7 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   p.invSqrtBc2 = static_cast<float>(1 / std::sqrt(bc2));
   p.eps = static_cast<float>(eps);
   p.scale = static_cast<float>(scale);
-  ParallelRange(n, [&](int64_t lo, int64_t hi) { AdamWRange(w, g, m, v, p, lo, hi); });
+  ParallelRange(n, [&](int64_t lo, int64_t hi) { AdamWRange(w, wOut, g, m, v, p, lo, hi); });
   return env.Undefined();
 }
 

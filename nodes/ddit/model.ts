@@ -24,15 +24,16 @@
  */
 import { tf } from '../../server/runtime/tf';
 import {
+  adaLayerNorm,
   attention,
   chunkLast,
   cropPosTable,
+  gatedAdd,
   geluTanh,
   layerNorm,
   Linear,
   linear,
   Module,
-  modulate,
   normal,
   type Parameter,
   silu,
@@ -143,25 +144,24 @@ export class JointBlock extends Module {
     // order: shift1, scale1, gate1, shift2, scale2, gate2
     const mx = chunkLast(this.norm1.forward(sy) as tf.Tensor2D, 6);
     const mc = chunkLast(this.norm1Context.forward(sy) as tf.Tensor2D, 6);
-    const xn = modulate(layerNorm(x), mx[0], mx[1]);
-    const cn = modulate(layerNorm(c), mc[0], mc[1]);
+    const xn = adaLayerNorm(x, mx[0], mx[1]);
+    const cn = adaLayerNorm(c, mc[0], mc[1]);
     const a = this.attn;
     const q = tf.concat([a.toQ.forward(xn), a.addQ.forward(cn)], 1) as tf.Tensor3D;
     const k = tf.concat([a.toK.forward(xn), a.addK.forward(cn)], 1) as tf.Tensor3D;
     const v = tf.concat([a.toV.forward(xn), a.addV.forward(cn)], 1) as tf.Tensor3D;
     const o = attention(q, k, v, { heads: this.heads });
-    const gate = (g: tf.Tensor2D): tf.Tensor => tf.expandDims(g, 1);
     let xo = x;
     let co = c;
     if (keepX) {
       const ox = a.toOut.forward(tf.slice(o, [0, 0, 0], [B, N, D]));
-      xo = tf.add(x, tf.mul(gate(mx[2]), ox));
-      xo = tf.add(xo, tf.mul(gate(mx[5]), this.ff.forward(modulate(layerNorm(xo), mx[3], mx[4]))));
+      xo = gatedAdd(x, mx[2], ox);
+      xo = gatedAdd(xo, mx[5], this.ff.forward(adaLayerNorm(xo, mx[3], mx[4])));
     }
     if (keepC) {
       const oc = a.toAddOut.forward(tf.slice(o, [0, N, 0], [B, M, D]));
-      co = tf.add(c, tf.mul(gate(mc[2]), oc));
-      co = tf.add(co, tf.mul(gate(mc[5]), this.ffContext.forward(modulate(layerNorm(co), mc[3], mc[4]))));
+      co = gatedAdd(c, mc[2], oc);
+      co = gatedAdd(co, mc[5], this.ffContext.forward(adaLayerNorm(co, mc[3], mc[4])));
     }
     return [xo, co];
   }
@@ -315,7 +315,7 @@ export class DDiT extends Module {
   /** Image head (spec §1.7): (scale, shift) = Lin(SiLU(y)), scale first; LN·(1+scale)+shift; Lin; unpatchify. */
   imageHead(x: tf.Tensor3D, sy: tf.Tensor2D, B: number, gh: number, gw: number): tf.Tensor4D {
     const [scale, shift] = chunkLast(this.imageNormOut.forward(sy) as tf.Tensor2D, 2);
-    const h = modulate(layerNorm(x), shift, scale);
+    const h = adaLayerNorm(x, shift, scale);
     return this.unpatchify(this.imageProjOut.forward(h), B, gh, gw);
   }
 

@@ -44,11 +44,13 @@ export interface NativeAddon {
     ldc: number,
     strideC: number,
   ): void;
-  /** In-place AdamW step over n elements (see native/src/addon.cc). */
+  /** AdamW step over n elements: m, v in place, new weights to wOut (see native/src/addon.cc). */
   adamw(
     n: number,
     w: Float32Array,
     wOffset: number,
+    wOut: Float32Array,
+    wOutOffset: number,
     g: Float32Array,
     gOffset: number,
     m: Float32Array,
@@ -655,36 +657,50 @@ export interface AdamWHyper {
 }
 
 /**
- * One AdamW step written in place into the parameter `w` and its moments `m`, `v` (PyTorch's rule:
- * w ← w·(1−lr·wd) − lr/bc1 · m / (√v/√bc2 + ε)). Returns false, touching nothing, when the native path
- * cannot take it: addon or wasm backend not active, a dtype other than float32, sizes that differ, or
- * storage shared with another tensor (an in-place write would show through it). The caller then runs its
- * tensor-op update instead.
+ * One fused AdamW step (PyTorch's rule: w ← w·(1−lr·wd) − lr/bc1 · m / (√v/√bc2 + ε)). The moments `m`, `v`
+ * are updated in place; the new weights go to fresh storage that `w` is then assigned, because the wasm
+ * backend caches weights derived data (XNNPACK's packed conv filters) by tensor id, so a parameter must not
+ * change under the same id. A moment whose storage is shared with another tensor (a live reshape or copy)
+ * first gets storage of its own, so what the other holder sees never changes. Returns false, touching
+ * nothing, when the native path cannot take it (addon or wasm backend not active, a dtype other than
+ * float32, sizes that differ); the caller then runs its tensor-op update instead.
  */
 export function nativeAdamW(
   tf: Tf,
-  w: AnyTensor,
+  w: tfjs.Variable,
   g: AnyTensor,
-  m: AnyTensor,
-  v: AnyTensor,
+  m: tfjs.Variable,
+  v: tfjs.Variable,
   hp: AdamWHyper,
 ): boolean {
   const native = addon;
   if (!native) return false;
   const n = w.size;
   if (g.size !== n || m.size !== n || v.size !== n) return false;
-  const ids = new Set([w.dataId, g.dataId, m.dataId, v.dataId]);
-  if (ids.size !== 4) return false;
-  const sw = wasmSpan(tf, w);
-  const sg = wasmSpan(tf, g);
-  const sm = wasmSpan(tf, m);
-  const sv = wasmSpan(tf, v);
-  if (!sw || !sg || !sm || !sv) return false;
-  for (const t of [w, m, v]) if (sw.backend.refCount(t.dataId) !== 1) return false;
+  if (new Set([w, m, v]).size !== 3 || [w, m, v].some((t) => t.dataId === g.dataId)) return false;
+  if (![w, g, m, v].every((t) => wasmSpan(tf, t))) return false;
+  const backend = tf.backend() as unknown as BackendWasm;
+  for (const t of [m, v]) {
+    if (backend.refCount(t.dataId) > 1) {
+      // x·1 is exact: a private copy of the same values.
+      const own = tf.tidy(() => tf.mul(t, 1));
+      t.assign(own);
+      own.dispose();
+    }
+  }
+  const out = backend.makeOutput(w.shape, 'float32');
+  const spans = [w, out, g, m, v].map((t) => wasmSpan(tf, t as unknown as AnyTensor));
+  if (spans.some((sp) => !sp)) {
+    backend.disposeData(out.dataId);
+    return false;
+  }
+  const [sw, so, sg, sm, sv] = spans as Array<NonNullable<(typeof spans)[number]>>;
   native.adamw(
     n,
     sw.heap,
     sw.offset,
+    so.heap,
+    so.offset,
     sg.heap,
     sg.offset,
     sm.heap,
@@ -700,6 +716,9 @@ export function nativeAdamW(
     hp.bc2,
     hp.gradScale,
   );
+  const next = tf.engine().makeTensorFromTensorInfo(out);
+  w.assign(next);
+  next.dispose();
   return true;
 }
 

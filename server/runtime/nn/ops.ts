@@ -196,13 +196,13 @@ export function modulate(x: tf.Tensor, shift: tf.Tensor, scale: tf.Tensor): tf.T
 }
 
 /** modulate(layerNorm(x), shift, scale) for x [B,L,D]; a single fused op where the native kernels run. */
-export function adaLayerNorm(x: tf.Tensor, shift: tf.Tensor, scale: tf.Tensor, eps = 1e-6): tf.Tensor {
-  return nativeAdaLayerNorm(tf, x, shift, scale, eps) ?? modulate(layerNorm(x, eps), shift, scale);
+export function adaLayerNorm<T extends tf.Tensor>(x: T, shift: tf.Tensor, scale: tf.Tensor, eps = 1e-6): T {
+  return (nativeAdaLayerNorm(tf, x, shift, scale, eps) ?? modulate(layerNorm(x, eps), shift, scale)) as T;
 }
 
 /** Gated residual x + gate·y for x, y [B,L,D] and a per-sample gate [B,D] (broadcast over tokens). */
-export function gatedAdd(x: tf.Tensor, gate: tf.Tensor, y: tf.Tensor): tf.Tensor {
-  return nativeGatedAdd(tf, x, gate, y) ?? tf.add(x, tf.mul(tf.expandDims(gate, 1), y));
+export function gatedAdd<T extends tf.Tensor>(x: T, gate: tf.Tensor, y: tf.Tensor): T {
+  return (nativeGatedAdd(tf, x, gate, y) ?? tf.add(x, tf.mul(tf.expandDims(gate, 1), y))) as T;
 }
 
 /** Splits the last axis of a [B, k·D] tensor into k equal [B, D] chunks. */
