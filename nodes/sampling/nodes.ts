@@ -194,23 +194,32 @@ async function withImageLatent<T>(
 export const Caption = defineNode({
   type: 'Caption',
   category: 'sampling/text',
-  description: `Describes an image: VAE posterior sample, then the masked sampler with every position masked. ${TEXT_SAMPLER_NOTE}`,
+  description:
+    'Describes an image: VAE posterior sample, then the masked sampler with every position masked (spec §3.2). ' +
+    'With a prompt, its tokens (trailing EOS dropped) are fixed and the caption is in-filled after them, for models ' +
+    'trained with that caption prompt (MaskedDiffusionLoss caption_prompt): fixed tokens give the text positions ' +
+    'something to be told apart by, which an all-masked start cannot. ' +
+    TEXT_SAMPLER_NOTE,
   inputs: {
     model: { type: 'DDIT_MODEL' },
     text_encoder: { type: 'TEXT_ENCODER' },
     tokenizer: { type: 'TOKENIZER' },
     vae: { type: 'VAE' },
     image: { type: 'IMAGE' },
+    prompt: { type: 'STRING', default: '' },
     length: { type: 'INT', default: 128, min: 1, max: 4096 },
     steps: { type: 'INT', default: 64, min: 1, max: 4096 },
     seed: SEED,
   },
   outputs: { text: { type: 'STRING' }, tokens: { type: 'TEXT_TOKENS' } },
-  async run({ model, text_encoder, tokenizer, vae, image, length, steps, seed }, ctx) {
+  async run({ model, text_encoder, tokenizer, vae, image, prompt, length, steps, seed }, ctx) {
     const who = 'Caption';
     const m = textModels(who, model, text_encoder, tokenizer);
+    const template = prompt.trim()
+      ? vqaTemplate(prompt, length, m.tokenizer, who)
+      : captionTemplate(length, m.tokenizer);
     const res = await withImageLatent(who, vae, image, seed, (latent) =>
-      sampleText({ ...m, latent, template: captionTemplate(length, m.tokenizer), steps, seed }, ctx),
+      sampleText({ ...m, latent, template, steps, seed }, ctx),
     );
     return { text: res.text, tokens: res.tokens };
   },

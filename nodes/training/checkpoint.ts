@@ -24,7 +24,8 @@ export interface CheckpointMeta {
   optimizer: { stepsTaken: number };
   rng: RngState;
   cursors: Array<{ key: string } & CursorState>;
-  trainMaskRow: boolean;
+  /** What of the text encoder trains: 'frozen', 'mask_row' or 'all'. */
+  textEncoder: string;
   /** Tensor name prefixes: 'model.' (PyTorch orientation, the model's own names), 'ema.', 'optim.m.', 'optim.v.' and 'text_encoder.' (tfjs orientation, by trained-parameter name). */
   layout: string;
   savedAt: string;

@@ -15,7 +15,7 @@ import { noisedStart, sampleEuler } from '../sampling/euler';
 import { flowMatchSigmas } from '../sampling/flow-schedule';
 import { imageToPng } from '../sampling/preview';
 import { Rng } from '../sampling/random';
-import { captionTemplate } from '../sampling/templates';
+import { captionTemplate, vqaTemplate } from '../sampling/templates';
 import { sampleText } from '../sampling/text-sampling';
 import { asImage, asTextEncoder, asTokenizer, asVae } from '../sampling/values';
 import { ADAMW_DEFAULTS, type AdamWConfig, NonFiniteError } from './adamw';
@@ -24,7 +24,7 @@ import { captionIds, SFT_PROMPT } from './sequences';
 import { type DatasetLike, isDataset, loadImageTextDataset, loadInstructionDataset } from './datasets';
 import type { EmaConfig } from './ema';
 import { FlowMatchingTerm, MaskedDiffusionTerm, type Objective } from './objective';
-import { TrainingSession } from './session';
+import { TEXT_ENCODER_TRAINING, type TextEncoderTraining, TrainingSession } from './session';
 import { asTrainableDDiT, encodeSync } from './trainable';
 import { DDiT, type DDiTConfig } from '../ddit/model';
 
@@ -168,16 +168,19 @@ export const MaskedDiffusionLoss = defineNode({
     'Text loss (spec §2.3): log-linear schedule (η = 1e-3), one antithetic t per sequence, each maskable token ' +
     'masked with probability (1−η)t, logits = f(z₀, τ=0, Enc(x_t)), SUBS, weight 1/t computed as σ′(t)/(e^σ−1), ' +
     'summed and divided by B·M. On caption data every position (EOS padding included) can be masked; on ' +
-    'instruction data the prompt (prompt_format, trailing EOS dropped) is protected and not scored.',
+    'instruction data the prompt (prompt_format, trailing EOS dropped) is protected and not scored. caption_prompt ' +
+    '(default empty, as the spec) puts a fixed protected prompt before every caption, for models that caption by ' +
+    'in-filling after it (Caption prompt).',
   inputs: {
     batches: { type: 'BATCHES' },
     vae: { type: 'VAE' },
     tokenizer: { type: 'TOKENIZER' },
     text_length: { type: 'INT', default: 256, min: 1, max: 4096 },
     prompt_format: { type: 'STRING', default: SFT_PROMPT },
+    caption_prompt: { type: 'STRING', default: '' },
   },
   outputs: { loss: { type: 'LOSS' } },
-  run({ batches, vae, tokenizer, text_length, prompt_format }) {
+  run({ batches, vae, tokenizer, text_length, prompt_format, caption_prompt }) {
     const who = 'MaskedDiffusionLoss';
     if (!prompt_format.includes('{question}'))
       throw new Error(`${who}: input 'prompt_format' must contain {question}`);
@@ -188,6 +191,7 @@ export const MaskedDiffusionLoss = defineNode({
       {
         textLength: text_length,
         promptFormat: prompt_format,
+        captionPrompt: caption_prompt.trim() ? caption_prompt : undefined,
         timeEps: 1e-3,
       },
     );
@@ -378,8 +382,10 @@ export const OptimizerStep = defineNode({
   description:
     'One optimiser step per loop iteration: pulls `accumulation` micro-batches from the loss, sums their gradients, ' +
     'clips, applies AdamW and updates the EMA. Trains a copy of the D-DiT (all of it, both heads and null image ' +
-    'tokens); the VAE and the text encoder are frozen, except the mask-token row of the encoder input table when ' +
-    'train_mask_token_row is on. The run lives in output/training/<run_name>; when a checkpoint is there the run ' +
+    "tokens); the VAE is frozen. train_text_encoder: frozen (spec), mask_row (only the mask token's input " +
+    "embedding, the paper's stage 2), or all (deviation: for small models trained from scratch, as the shapes " +
+    'recipe does; a frozen random encoder carries too little position information for captions). ' +
+    'The run lives in output/training/<run_name>; when a checkpoint is there the run ' +
     'resumes from it and follows the same trajectory. Sends ddit.train_metrics each step, stops the loop at ' +
     'max_steps, and stops with an error on a non-finite loss (nothing is updated; the last checkpoint stays).',
   output: true,
@@ -393,7 +399,7 @@ export const OptimizerStep = defineNode({
     run_name: { type: 'STRING', default: 'ddit-run' },
     max_steps: { type: 'INT', default: 1000, min: 1, max: 1e9 },
     accumulation: { type: 'INT', default: 1, min: 1, max: 1024 },
-    train_mask_token_row: { type: 'BOOLEAN', default: false },
+    train_text_encoder: { type: 'COMBO', choices: TEXT_ENCODER_TRAINING, default: 'frozen' },
     seed: SEED,
   },
   outputs: { state: { type: 'TRAIN_STATE' }, model: { type: 'DDIT_MODEL' } },
@@ -421,7 +427,7 @@ export const OptimizerStep = defineNode({
         ema: inputs.ema as EmaConfig | undefined,
         runDir: runDirFor(ctx.folders, inputs.run_name, who),
         accumulation: inputs.accumulation,
-        trainMaskRow: inputs.train_mask_token_row,
+        textEncoder: inputs.train_text_encoder as TextEncoderTraining,
         maskId,
         seed: inputs.seed,
       });
@@ -526,6 +532,7 @@ export const TrainingSample = defineNode({
     tokenizer: { type: 'TOKENIZER' },
     prompt: { type: 'STRING', default: 'a red circle', multiline: true },
     image: { type: 'IMAGE', optional: true },
+    caption_prompt: { type: 'STRING', default: '' },
     every: { type: 'INT', default: 500, min: 1, max: 1e9 },
     text_length: { type: 'INT', default: 256, min: 1, max: 4096 },
     latent_size: { type: 'INT', default: 32, min: 1, max: 1024 },
@@ -596,7 +603,9 @@ export const TrainingSample = defineNode({
             encoder: s.encoder,
             tokenizer: tok,
             latent: z0,
-            template: captionTemplate(m, tok),
+            template: inputs.caption_prompt.trim()
+              ? vqaTemplate(inputs.caption_prompt, m, tok, who)
+              : captionTemplate(m, tok),
             steps: inputs.text_steps,
             seed: inputs.seed,
           },

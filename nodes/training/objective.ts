@@ -96,23 +96,7 @@ export class FlowMatchingTerm implements LossTerm {
     }
   }
 
-  /** E_null = Enc(tokenise(" ")) at the captions' M: EOS then EOS padding (spec §2.2 step 3). */
-  private nullEmbedding(encoder: TextEncoderLike): tf.Tensor3D {
-    let e = this.nulls.get(encoder);
-    if (!e || e.isDisposed) {
-      const ids = tf.tensor2d(
-        captionIds(this.tokenizer, ' ', this.opts.textLength),
-        [1, this.opts.textLength],
-        'int32',
-      );
-      e = tf.keep(encodeSync(encoder, ids, 'FlowMatchingLoss'));
-      ids.dispose();
-      this.nulls.set(encoder, e);
-    }
-    return e;
-  }
-
-  async prepare(rng: Rng, live: LiveModels): Promise<PreparedTerm> {
+  async prepare(rng: Rng): Promise<PreparedTerm> {
     const who = 'FlowMatchingLoss';
     const { items } = this.cursor.next();
     const b = items.length;
@@ -126,24 +110,31 @@ export class FlowMatchingTerm implements LossTerm {
       this.opts.textLength,
     );
     const ids = idsTensor(tokens);
-    const enc = encodeSync(live.encoder, ids, who);
-    const cond = applyCfgDropout(enc, this.nullEmbedding(live.encoder), drop);
-    tf.dispose([ids, enc]);
+    const m = this.opts.textLength;
+    const nullIds = tf.tensor2d(captionIds(this.tokenizer, ' ', m), [1, m], 'int32');
     return {
       samples: b,
+      // Encoded inside the gradient scope: a trained text encoder learns from the image loss too.
+      // E_null = Enc(tokenise(" ")) at the captions' M: EOS then EOS padding (spec §2.2 step 3).
       loss: (l) =>
-        flowMatchingLoss(
-          (z, tau, e) => {
-            const out = l.model.forward(z, tau, e, { text: false });
-            if (!out.velocity) throw new Error(`${who}: the model returned no velocity`);
-            return out.velocity;
-          },
-          z0,
-          noise,
-          cond,
-          sigmas,
-        ),
-      dispose: () => tf.dispose([z0, noise, cond]),
+        tf.tidy(() => {
+          const enc = encodeSync(l.encoder, ids, who);
+          const cond = drop.some(Boolean)
+            ? applyCfgDropout(enc, encodeSync(l.encoder, nullIds, who), drop)
+            : enc;
+          return flowMatchingLoss(
+            (z, tau, e) => {
+              const out = l.model.forward(z, tau, e, { text: false });
+              if (!out.velocity) throw new Error(`${who}: the model returned no velocity`);
+              return out.velocity;
+            },
+            z0,
+            noise,
+            cond,
+            sigmas,
+          );
+        }),
+      dispose: () => tf.dispose([z0, noise, ids, nullIds]),
     };
   }
 }
@@ -151,6 +142,8 @@ export class FlowMatchingTerm implements LossTerm {
 export interface MaskedTermOptions {
   textLength: number;
   promptFormat: string;
+  /** Fixed, protected text before every caption ('' = the spec's plain captions). */
+  captionPrompt?: string;
   timeEps: number;
 }
 
@@ -182,19 +175,26 @@ export class MaskedDiffusionTerm implements LossTerm {
     const instruction = datasetTask(this.cursor.dataset) === 'instruction';
     const tokens = instruction
       ? instructionBatch(tok, items, m, this.opts.promptFormat)
-      : captionBatch(
-          tok,
-          items.map((r) => r.caption ?? ''),
-          m,
-        );
+      : this.opts.captionPrompt
+        ? instructionBatch(
+            tok,
+            items.map((r) => ({ prompt: this.opts.captionPrompt, answer: r.caption ?? '' })),
+            m,
+          )
+        : captionBatch(
+            tok,
+            items.map((r) => r.caption ?? ''),
+            m,
+          );
     const z0 = (await encodeImages(this.vae, items, rng, who)) as tf.Tensor4D;
     const times = drawAntitheticTimes(rng, tokens.batch, this.opts.timeEps);
     const xt = corruptTokens(tokens.ids, tokens.condMask, times, m, tok.maskId, rng);
     const x0T = idsTensor(tokens);
     const xtT = tf.tensor2d(xt, [tokens.batch, m], 'int32');
-    const labelMask = instruction
-      ? tf.tensor2d(Float32Array.from(tokens.condMask), [tokens.batch, m])
-      : undefined;
+    const labelMask =
+      instruction || this.opts.captionPrompt
+        ? tf.tensor2d(Float32Array.from(tokens.condMask), [tokens.batch, m])
+        : undefined;
     return {
       samples: tokens.batch,
       loss: (l) =>

@@ -33,6 +33,9 @@ import {
   type ParameterLike,
 } from './trainable';
 
+export type TextEncoderTraining = 'frozen' | 'mask_row' | 'all';
+export const TEXT_ENCODER_TRAINING: readonly TextEncoderTraining[] = ['frozen', 'mask_row', 'all'];
+
 export interface SessionOptions {
   model: TrainableDDiT;
   /** The frozen text encoder; copied when its mask-token row trains. */
@@ -43,7 +46,11 @@ export interface SessionOptions {
   /** Folder of the run: checkpoint.safetensors, model.safetensors, samples/. */
   runDir: string;
   accumulation: number;
-  trainMaskRow: boolean;
+  /**
+   * What of the text encoder trains: nothing (spec default), the mask token's input-embedding row (the
+   * paper's stage 2), or all of it (a deviation for small models trained from scratch).
+   */
+  textEncoder: TextEncoderTraining;
   maskId: number;
   seed: number;
   /** Resume from the run folder's checkpoint when there is one (default true). */
@@ -106,7 +113,15 @@ export class TrainingSession {
     for (const [name, p] of this.model.namedParameters()) {
       if (p.trainable) this.params.push({ name: MODEL_PREFIX + name, variable: p.value });
     }
-    if (opts.trainMaskRow) {
+    if (opts.textEncoder === 'all') {
+      const live = cloneModule(opts.encoder as unknown as TrainableTextEncoder, who);
+      for (const [name, p] of live.namedParameters()) {
+        p.trainable = true;
+        this.params.push({ name: ENCODER_PREFIX + name, variable: p.value });
+      }
+      this.liveEncoder = live;
+      this.encoder = live;
+    } else if (opts.textEncoder === 'mask_row') {
       const live = cloneModule(opts.encoder as unknown as TrainableTextEncoder, who);
       const found = findEmbeddingParam(live);
       if (!found)
@@ -266,7 +281,7 @@ export class TrainingSession {
       optimizer: { stepsTaken: this.opt.stepsTaken },
       rng: c.rng,
       cursors: this.cursors.map((cur, i) => ({ key: cur.key, ...c.cursors[i] })),
-      trainMaskRow: this.opts.trainMaskRow,
+      textEncoder: this.opts.textEncoder,
       layout: 'model.* PyTorch orientation; ema.*, optim.m.*, optim.v.*, text_encoder.* tfjs orientation',
       savedAt: new Date().toISOString(),
     };
@@ -293,9 +308,9 @@ export class TrainingSession {
   private restore(file: string): void {
     const { meta, tensors } = readCheckpoint(file);
     try {
-      if (meta.trainMaskRow !== this.opts.trainMaskRow) {
+      if ((meta.textEncoder ?? 'frozen') !== this.opts.textEncoder) {
         throw new Error(
-          `${file}: the run was saved with train_mask_token_row = ${meta.trainMaskRow}; start a new run to change it`,
+          `${file}: the run was saved with train_text_encoder = ${meta.textEncoder}; start a new run to change it`,
         );
       }
       if (meta.cursors.length !== this.cursors.length) {

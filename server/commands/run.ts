@@ -57,7 +57,8 @@ export function register(program: Command): void {
     .action(async (file: string, flags: RunFlags) => {
       const outDir = path.resolve(flags.out ?? 'output');
       const engine = createEngine({ folders: { output: outDir }, plugins: true });
-      let prompt = toApiPrompt(readJson(file), engine.registry);
+      const doc = readJson(file);
+      let prompt = toApiPrompt(doc, engine.registry);
       prompt = applyOverrides(prompt, parseSetFlags(flags.set));
       const view = flags.quiet || flags.json ? null : new ProgressView(prompt);
       const controller = new AbortController();
@@ -66,7 +67,10 @@ export function register(program: Command): void {
         controller.abort();
       };
       process.once('SIGINT', onSigint);
-      const extra: Record<string, unknown> = {};
+      // A saved {prompt, extra_data} file carries its own extra data (a training workflow's loop).
+      const fileExtra = (doc as { extra_data?: unknown } | null)?.extra_data;
+      const extra: Record<string, unknown> =
+        fileExtra && typeof fileExtra === 'object' ? { ...(fileExtra as Record<string, unknown>) } : {};
       if (flags.loop) extra.loop = { iterations: Number(flags.loop) };
       const result = await engine.execute(prompt, {
         extra,

@@ -50,6 +50,17 @@ describe('ddit CLI', () => {
     expect(failing.stderr).toContain("Node 3 (IntMath): input 'b': division by zero");
   });
 
+  test('a saved {prompt, extra_data} workflow brings its own loop (training workflows)', () => {
+    const prompt = JSON.parse(fs.readFileSync(path.join(root, 'workflows/examples/arithmetic.json'), 'utf8'));
+    const file = path.join(out, 'looped.json');
+    fs.writeFileSync(file, JSON.stringify({ prompt, extra_data: { loop: { iterations: 3 } } }));
+    const r = ddit('run', file, '--json', '--out', out);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).iterations).toBe(3);
+    const overridden = ddit('run', file, '--json', '--loop', '2', '--out', out);
+    expect(JSON.parse(overridden.stdout).iterations).toBe(2);
+  });
+
   test('nodes --json prints object_info; convert prints the API graph', () => {
     const info = JSON.parse(ddit('nodes', '--json').stdout);
     expect(info.ShowText.output_node).toBe(true);

@@ -26,7 +26,7 @@ export const PAIRS: Array<{
     draw: (x, y, s) => (y > s / 4 && Math.abs(x - s / 2 + 0.5) < (y - s / 4) / 1.5 ? [0, 255, 0] : [0, 0, 0]),
   },
   {
-    caption: 'a yellow circle on the left',
+    caption: 'a yellow circle',
     draw: (x, y, s) => (Math.hypot(x - s / 4, y - s / 2) < s / 5 ? [255, 255, 0] : [0, 0, 0]),
   },
 ];

@@ -87,7 +87,7 @@ function trainGraph(run: string, over: Record<string, Record<string, unknown>> =
         run_name: run,
         max_steps: 100,
         accumulation: 1,
-        train_mask_token_row: false,
+        train_text_encoder: 'frozen',
         seed: 5,
       },
     },

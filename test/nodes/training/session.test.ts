@@ -30,7 +30,7 @@ function options(runDir: string, objective: Objective, over: Partial<SessionOpti
     ema: { decay: 0.9, startStep: 1 },
     runDir,
     accumulation: 2,
-    trainMaskRow: true,
+    textEncoder: 'mask_row',
     maskId: m.tokenizer.maskId,
     seed: 5,
     ...over,
@@ -109,6 +109,25 @@ describe('training session', () => {
     expect(Array.from(m.encoder.embedTokens.namedParameters()[0][1].value.dataSync())).toEqual(
       Array.from(before),
     );
+  });
+
+  it('can train the whole text encoder (a copy)', async () => {
+    const before = new Map(m.encoder.namedParameters().map(([n, p]) => [n, p.value.dataSync().slice()]));
+    const s = TrainingSession.open(
+      options(tmpRun(), dualObjective(m, dataDir).objective, { accumulation: 1, textEncoder: 'all' }),
+    );
+    await steps(s, 2);
+    const trained = s.params.filter((p) => p.name.startsWith('text_encoder.'));
+    expect(trained.map((p) => p.name.slice('text_encoder.'.length)).sort()).toEqual(
+      [...before.keys()].sort(),
+    );
+    for (const p of trained) {
+      const orig = before.get(p.name.slice('text_encoder.'.length))!;
+      expect(Array.from(p.variable.dataSync())).not.toEqual(Array.from(orig));
+    }
+    s.dispose();
+    for (const [n, p] of m.encoder.namedParameters())
+      expect(Array.from(p.value.dataSync())).toEqual(Array.from(before.get(n)!));
   });
 
   it('saves the last completed step when interrupted mid-step, and that checkpoint continues the run', async () => {

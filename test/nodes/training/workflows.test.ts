@@ -1,0 +1,48 @@
+/** The shipped sampling and training workflows are valid graphs of the node types they name. */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { createEngine, formatValidation, toApiPrompt } from '../../../server/engine';
+import { silentLog } from '../../helpers/tiny-nodes';
+
+const WORKFLOWS = path.resolve(__dirname, '..', '..', '..', 'workflows');
+
+describe('shipped D-DiT workflows', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ddit-wf-'));
+  const models = path.join(root, 'models');
+  const input = path.join(root, 'input');
+  fs.mkdirSync(models);
+  fs.mkdirSync(input);
+  // the file choices the workflows name, as a user's folders would hold them
+  fs.writeFileSync(path.join(models, 'ddit-shapes.safetensors'), '');
+  fs.writeFileSync(path.join(input, 'example.png'), '');
+  const saved = { models: process.env.DDIT_MODELS_DIR, input: process.env.DDIT_INPUT_DIR };
+  beforeAll(() => {
+    process.env.DDIT_MODELS_DIR = models;
+    process.env.DDIT_INPUT_DIR = input;
+  });
+  afterAll(() => {
+    process.env.DDIT_MODELS_DIR = saved.models;
+    process.env.DDIT_INPUT_DIR = saved.input;
+  });
+
+  it.each(['text-to-image.json', 'caption.json', 'vqa.json', 'train-ddit.json', 'finetune-vqa.json'])(
+    '%s validates',
+    (name) => {
+      const engine = createEngine({ folders: { models, input }, log: silentLog });
+      const doc = JSON.parse(fs.readFileSync(path.join(WORKFLOWS, name), 'utf8'));
+      const prompt = toApiPrompt(doc, engine.registry);
+      const v = engine.validate(prompt);
+      if (!v.ok) throw new Error(formatValidation(v));
+      // every input a node sets is one its type declares
+      for (const [id, node] of Object.entries(prompt)) {
+        const def = engine.registry.get(node.class_type)!;
+        for (const k of Object.keys(node.inputs))
+          expect(`${id}.${k}: ${k in def.inputs}`).toBe(`${id}.${k}: true`);
+      }
+      if (name.startsWith('train') || name.startsWith('finetune')) {
+        expect(doc.extra_data.loop.iterations).toBeGreaterThan(1);
+      }
+    },
+  );
+});
