@@ -7,6 +7,9 @@ import { ADAMW_DEFAULTS, NonFiniteError } from '../../../nodes/training/adamw';
 import { readCheckpoint } from '../../../nodes/training/checkpoint';
 import type { LossTerm, Objective } from '../../../nodes/training/objective';
 import { TrainingSession, type SessionOptions, type StepMetrics } from '../../../nodes/training/session';
+import { BatchCursor } from '../../../nodes/training/batches';
+import { loadInstructionDataset } from '../../../nodes/training/datasets';
+import { MaskedDiffusionTerm } from '../../../nodes/training/objective';
 import { tinyModels, type TinyModels } from '../../helpers/tiny-ddit';
 import { dualObjective, writePairs } from './fixtures';
 
@@ -205,6 +208,43 @@ describe('training session', () => {
     controller.abort();
     expect(fs.readFileSync(s.checkpointFile).equals(good)).toBe(true);
     s.dispose();
+  });
+
+  it('trains on instruction data with the prompt protected (SFT)', async () => {
+    const manifest = path.join(dataDir, 'sft.jsonl');
+    fs.writeFileSync(
+      manifest,
+      [
+        'what color is the circle?|red',
+        'what shape is the blue object?|square',
+        'is there a green triangle?|yes',
+      ]
+        .map((l, i) =>
+          JSON.stringify({ image: `pair${i}.png`, question: l.split('|')[0], answer: l.split('|')[1] }),
+        )
+        .join('\n'),
+    );
+    const sft = loadInstructionDataset(manifest, m.imageSize);
+    const setup = dualObjective(m, dataDir);
+    const cursor = new BatchCursor(sft, 3, 4, true);
+    const text = new MaskedDiffusionTerm(m.vae, m.tokenizer, cursor, {
+      textLength: 16,
+      promptFormat: 'q: {question} a:',
+      timeEps: 1e-3,
+    });
+    const s = TrainingSession.open(
+      options(
+        tmpRun(),
+        { terms: [setup.objective.terms[0], { term: text, weight: 1 }] },
+        { accumulation: 1, textEncoder: 'frozen' },
+      ),
+    );
+    const r = await steps(s, 2);
+    s.dispose();
+    for (const x of r) {
+      expect(Number.isFinite(x.loss_txt!)).toBe(true);
+      expect(x.loss_txt!).toBeGreaterThan(0);
+    }
   });
 
   it('refuses to resume when the data changed', async () => {
