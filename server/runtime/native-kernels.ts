@@ -199,6 +199,26 @@ export interface LoadOptions {
   threads?: number;
 }
 
+const REQUIRED_FUNCTIONS: ReadonlyArray<keyof NativeAddon> = [
+  'gemmBatched',
+  'adamw',
+  'sumSquares',
+  'reduceSum',
+  'fillRows',
+  'geluTanh',
+  'geluTanhGrad',
+  'layerNorm',
+  'layerNormGrad',
+  'adaLayerNorm',
+  'adaLayerNormGrad',
+  'gatedAdd',
+  'gatedAddGrad',
+  'setThreads',
+  'setBlasThreads',
+  'getThreads',
+  'library',
+];
+
 export const DEFAULT_ADDON_PATH = path.resolve(__dirname, '../../native/build/Release/ddit_native.node');
 
 let addon: NativeAddon | null = null;
@@ -231,13 +251,26 @@ export function loadNativeKernels(options: LoadOptions = {}): NativeKernelsStatu
       };
       return { ...status };
     }
+    let loadedAddon: NativeAddon;
     try {
-      addon = require(file) as NativeAddon;
+      loadedAddon = require(file) as NativeAddon;
     } catch (err) {
       addon = null;
       status = { loaded: false, library: null, reason: `addon failed to load: ${(err as Error).message}` };
       return { ...status };
     }
+    // A binary built from older sources lacks entry points this module calls.
+    const missing = REQUIRED_FUNCTIONS.filter((f) => typeof loadedAddon[f] !== 'function');
+    if (missing.length) {
+      addon = null;
+      status = {
+        loaded: false,
+        library: null,
+        reason: `addon out of date (no ${missing.join(', ')}; rebuild with "node scripts/build-native.js")`,
+      };
+      return { ...status };
+    }
+    addon = loadedAddon;
   }
   const threads = options.threads ?? parseThreads(process.env.DDIT_NATIVE_THREADS);
   if (threads !== undefined) addon.setThreads(threads);

@@ -360,7 +360,7 @@ function trainSection(steps: number, profile: boolean): void {
     setNativeThreads(threads);
     add(
       `native kernels, ${threads} thread${threads > 1 ? 's' : ''}`,
-      trainVariant(model, steps, profile && threads === 2),
+      trainVariant(model, steps, profile && threads === 1),
     );
   }
   printTable(

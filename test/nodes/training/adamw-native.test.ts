@@ -1,6 +1,7 @@
 import { initRuntime, tf } from '../../../server/runtime';
 import { loadNativeKernels, nativeKernelsStatus } from '../../../server/runtime/native-kernels';
 import { AdamW, ADAMW_DEFAULTS, type TrainParam } from '../../../nodes/training/adamw';
+import { ensureNativeAddon } from '../../helpers/native-addon';
 
 // The fused native AdamW step must give the tensor-op update's numbers.
 function train(native: boolean): Float32Array[] {
@@ -32,6 +33,7 @@ function train(native: boolean): Float32Array[] {
 }
 
 beforeAll(async () => {
+  ensureNativeAddon();
   await initRuntime({ backend: 'wasm' });
 });
 

@@ -1,5 +1,5 @@
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { initRuntime, runtimeInfo, tf } from '../../../server/runtime';
 import { adaLayerNorm, attention, gatedAdd, geluTanh, layerNorm, linear } from '../../../server/runtime/nn';
@@ -15,6 +15,7 @@ import {
   setNativeThreads,
   unregisterNativeKernels,
 } from '../../../server/runtime/native-kernels';
+import { ensureNativeAddon } from '../../helpers/native-addon';
 
 // Plain double-precision reference for op(A)·op(B) over equal or broadcast batches.
 function referenceMatMul(
@@ -61,10 +62,8 @@ function maxAbsDiff(x: ArrayLike<number>, y: ArrayLike<number>): number {
 const root = path.resolve(__dirname, '../../..');
 
 beforeAll(async () => {
-  // Each checkout builds its own (gitignored) addon; build it if this one has not.
-  if (!fs.existsSync(DEFAULT_ADDON_PATH)) {
-    execFileSync(process.execPath, [path.join(root, 'scripts/build-native.js')], { stdio: 'ignore' });
-  }
+  // Each checkout builds its own (gitignored) addon.
+  ensureNativeAddon();
   // The runtime's wasm backend: threaded where it can be, so the heap is a SharedArrayBuffer.
   await initRuntime({ backend: 'wasm' });
 });
@@ -478,6 +477,19 @@ describe('fallback when the native kernels are unavailable', () => {
       else process.env.DDIT_NATIVE = prev;
     }
     tf.dispose([x, y, native]);
+  });
+
+  it('an addon built from older sources is not used', () => {
+    const stale = path.join(os.tmpdir(), `ddit-stale-addon-${process.pid}.js`);
+    fs.writeFileSync(stale, 'exports.gemmBatched = () => {}; exports.library = () => "old";\n');
+    try {
+      const status = loadNativeKernels({ addonPath: stale });
+      expect(status.loaded).toBe(false);
+      expect(status.reason).toMatch(/out of date.*reduceSum/);
+    } finally {
+      fs.unlinkSync(stale);
+    }
+    expect(loadNativeKernels({ addonPath: DEFAULT_ADDON_PATH }).loaded).toBe(true);
   });
 
   it('a missing addon reports why and registers nothing', () => {
