@@ -15,7 +15,7 @@ import { PAIRS, writePairs } from './fixtures';
 /** A fixed prompt before the captions gives the text positions something to be told apart by. */
 const CAPTION_PROMPT = 'describe the image :';
 const WORKFLOWS = path.resolve(__dirname, '..', '..', '..', 'workflows');
-const STEPS = 300;
+const STEPS = 400;
 /** Text positions: the caption prompt (4 tokens), then the caption and its EOS padding. */
 const M = 8;
 jest.setTimeout(300000);
@@ -128,7 +128,7 @@ it('train-ddit.json drives both losses down and caption.json then reproduces tra
       'image.image': `pair${i}.png`,
       'caption.prompt': CAPTION_PROMPT,
       'caption.length': M,
-      'caption.steps': 8,
+      'caption.steps': 16,
     });
     const r = await engine.execute(p);
     expect(r.status).toBe('success');
