@@ -7,6 +7,8 @@
  * - Slice, SplitV, Unpack: the stock kernels copy the whole input out of the heap for every output; these copy
  *   only the requested elements, as contiguous runs, inside the heap (copyWithin). String tensors keep the stock
  *   kernels.
+ * - PadV2 (constant): the gradient of every slice; the stock kernel walks element by element, this one fills
+ *   and copies contiguous runs.
  * - Identity, and Cast to the same dtype: the stock kernels copy. tfjs clones every tensor it saves for the
  *   backward pass, so a training step made ~1300 full copies; these share the storage by reference count, as
  *   Reshape (and the cpu backend's Identity) already do.
@@ -79,6 +81,53 @@ function copySlice(
     if (a < 0) break;
   }
   return out;
+}
+
+/**
+ * Constant padding: fill the output, then copy x in as runs that are contiguous in x (the trailing unpadded
+ * axes whole plus the innermost padded axis). This is the gradient of every slice, so training pays it often;
+ * the stock kernel walks element by element.
+ */
+function padKernel(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    const { paddings, constantValue } = args.attrs as unknown as {
+      paddings: Array<[number, number]>;
+      constantValue: number;
+    };
+    const n = tf.util.sizeFromShape(x.shape);
+    if ((x.dtype !== 'float32' && x.dtype !== 'int32') || n === 0) return original(args);
+    const be = args.backend as WasmBackend;
+    const rank = x.shape.length;
+    const outShape = x.shape.map((d, i) => paddings[i][0] + d + paddings[i][1]);
+    const out = be.makeOutput(outShape, x.dtype);
+    const heap = x.dtype === 'float32' ? be.wasm.HEAPF32 : be.wasm.HEAP32; // after makeOutput (heap growth)
+    const src0 = offsetOf(be, x) / 4;
+    const dst0 = offsetOf(be, out) / 4;
+    heap.fill(constantValue, dst0, dst0 + tf.util.sizeFromShape(outShape));
+    const outStrides = [...tf.util.computeStrides(outShape), 1];
+    let run = 1;
+    let k = rank - 1;
+    while (k >= 0 && paddings[k][0] === 0 && paddings[k][1] === 0) run *= x.shape[k--];
+    if (k < 0) {
+      heap.copyWithin(dst0, src0, src0 + n);
+      return out;
+    }
+    run *= x.shape[k];
+    // Odometer over x's axes 0..k-1; each step copies one run.
+    const idx = new Array<number>(k).fill(0);
+    let src = src0;
+    for (;;) {
+      let dst = dst0 + paddings[k][0] * outStrides[k];
+      for (let i = 0; i < k; i++) dst += (idx[i] + paddings[i][0]) * outStrides[i];
+      heap.copyWithin(dst, src, src + run);
+      src += run;
+      let a = k - 1;
+      while (a >= 0 && ++idx[a] === x.shape[a]) idx[a--] = 0;
+      if (a < 0) break;
+    }
+    return out;
+  };
 }
 
 function sliceKernel(original: tf.KernelFunc): tf.KernelFunc {
@@ -325,6 +374,7 @@ export function registerWasmKernels(): void {
   register('Slice', (orig) => sliceKernel(orig!), true);
   register('SplitV', (orig) => splitKernel(orig!), true);
   register('Unpack', (orig) => unpackKernel(orig!), true);
+  register('PadV2', (orig) => padKernel(orig!), true);
   register('Identity', (orig) => shareKernel(orig!), true);
   register('Cast', (orig) => shareKernel(orig!), true);
 }
@@ -336,6 +386,7 @@ export const SUPPLIED_WASM_KERNELS = [
   'Slice',
   'SplitV',
   'Unpack',
+  'PadV2',
   'Identity',
   'Cast',
 ];

@@ -316,3 +316,76 @@ describe('Identity and same-dtype Cast', () => {
     tf.dispose([x, g]);
   });
 });
+
+describe('PadV2', () => {
+  const cases: Array<[string, number[], Array<[number, number]>, number]> = [
+    [
+      'middle axis (slice gradient)',
+      [3, 5, 4],
+      [
+        [0, 0],
+        [2, 3],
+        [0, 0],
+      ],
+      0,
+    ],
+    [
+      'every axis, constant value',
+      [2, 3, 4],
+      [
+        [1, 0],
+        [0, 2],
+        [3, 1],
+      ],
+      1.5,
+    ],
+    [
+      'last axis only',
+      [4, 6],
+      [
+        [0, 0],
+        [1, 2],
+      ],
+      -2,
+    ],
+    [
+      'no padding',
+      [2, 3],
+      [
+        [0, 0],
+        [0, 0],
+      ],
+      0,
+    ],
+    ['rank 1', [5], [[2, 1]], 7],
+  ];
+  for (const [name, shape, paddings, value] of cases) {
+    it(`matches the cpu backend: ${name}`, async () => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const data = Array.from({ length: size }, (_, i) => i * 0.5 - 3);
+      const [wasm, cpu] = await onBoth(() => tf.pad(tf.tensor(data, shape), paddings, value));
+      expect(wasm[0]).toEqual(cpu[0]);
+    });
+  }
+
+  it('pads int32 and keeps gradients of slices right', async () => {
+    const [wasm, cpu] = await onBoth(() => [
+      tf.pad(
+        tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32'),
+        [
+          [1, 1],
+          [0, 1],
+        ],
+        9,
+      ),
+      tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.slice(t, [0, 1, 0], [2, 2, 3]), 2)))(tf.ones([2, 4, 3])),
+    ]);
+    expect(wasm).toEqual(cpu);
+    expectNoScratchLeak(() =>
+      tf.pad(tf.ones([3, 4]), [
+        [1, 1],
+        [2, 0],
+      ]),
+    );
+  });
+});
