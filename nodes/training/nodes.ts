@@ -26,6 +26,7 @@ import type { EmaConfig } from './ema';
 import { FlowMatchingTerm, MaskedDiffusionTerm, type Objective } from './objective';
 import { TEXT_ENCODER_TRAINING, type TextEncoderTraining, TrainingSession } from './session';
 import { asTrainableDDiT, encodeSync } from './trainable';
+import { appendMetrics, truncateMetrics } from './metrics-log';
 import { DDiT, type DDiTConfig } from '../ddit/model';
 
 const SEED = { type: 'INT', default: 0, min: 0, max: 2 ** 53 - 1 } as const;
@@ -432,6 +433,7 @@ export const OptimizerStep = defineNode({
         seed: inputs.seed,
       });
       ctx.state.set(SESSION_KEY, session);
+      truncateMetrics(path.dirname(session.checkpointFile), session.resumedFrom);
       if (session.resumedFrom !== null)
         ctx.log.info(`${who}: resuming ${inputs.run_name} at step ${session.resumedFrom}`);
     }
@@ -461,6 +463,7 @@ export const OptimizerStep = defineNode({
       }
       throw e;
     }
+    appendMetrics(path.dirname(s.checkpointFile), metrics);
     ctx.send('ddit.train_metrics', { ...metrics, run: inputs.run_name, max_steps: inputs.max_steps });
     ctx.progress(s.step, inputs.max_steps);
     if (s.step >= inputs.max_steps) {

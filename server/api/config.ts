@@ -124,7 +124,26 @@ function envList(name: string): string[] {
     .filter(Boolean);
 }
 
+/** The image the shipped workflows load (LoadImage "example.png"), kept in the checkout's input/. */
+export const EXAMPLE_INPUT = path.resolve(__dirname, '..', '..', 'input', 'example.png');
+
 export function ensureDirs(cfg: ServerConfig): void {
   for (const d of [cfg.dataDir, cfg.outputDir, cfg.inputDir, cfg.tempDir])
     fs.mkdirSync(d, { recursive: true });
+  seedExampleInput(cfg.inputDir);
+}
+
+/**
+ * An input folder elsewhere than the checkout's gets the example image once, so the shipped
+ * workflows run as they are; a user's own example.png is never overwritten.
+ */
+export function seedExampleInput(inputDir: string): void {
+  const target = path.join(inputDir, 'example.png');
+  if (path.resolve(target) === EXAMPLE_INPUT || fs.existsSync(target) || !fs.existsSync(EXAMPLE_INPUT))
+    return;
+  try {
+    fs.copyFileSync(EXAMPLE_INPUT, target, fs.constants.COPYFILE_EXCL);
+  } catch {
+    // Another process seeded it first, or the folder is read-only: the workflows then report the missing file.
+  }
 }

@@ -34,9 +34,24 @@ function printOutputs(result: RunResult, outDir: string): void {
       console.log(`#${id} image: ${path.join(base, img.subfolder, img.filename)}`);
     }
     for (const t of ui.text ?? []) console.log(`#${id} text: ${t}`);
-    const files = (ui as { files?: { filename: string; subfolder: string }[] }).files ?? [];
-    for (const f of files) console.log(`#${id} file: ${path.join(outDir, f.subfolder, f.filename)}`);
+    // Nodes report files either as paths or as ComfyUI-style {filename, subfolder} under the output folder.
+    const files = (ui as { files?: Array<string | { filename: string; subfolder?: string }> }).files ?? [];
+    for (const f of files) {
+      const where = typeof f === 'string' ? f : path.join(outDir, f.subfolder ?? '', f.filename);
+      console.log(`#${id} file: ${where}`);
+    }
   }
+}
+
+/**
+ * Tensor nodes need the accelerated backend chosen before the first tensor exists; otherwise tfjs
+ * silently falls back to its pure-JS CPU kernels (tens of times slower). Required here so that the
+ * CLI's other commands never load tfjs.
+ */
+async function initTensorRuntime(): Promise<string | null> {
+  const rt = require('../runtime') as typeof import('../runtime');
+  const info = await rt.initRuntime();
+  return info.device;
 }
 
 export function register(program: Command): void {
@@ -61,6 +76,8 @@ export function register(program: Command): void {
       let prompt = toApiPrompt(doc, engine.registry);
       prompt = applyOverrides(prompt, parseSetFlags(flags.set));
       const view = flags.quiet || flags.json ? null : new ProgressView(prompt);
+      const device = await initTensorRuntime();
+      if (view && device) process.stderr.write(`device: ${device}\n`);
       const controller = new AbortController();
       const onSigint = (): void => {
         process.stderr.write('\ninterrupting…\n');

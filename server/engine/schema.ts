@@ -130,7 +130,11 @@ export function inputsJsonSchema(def: AnyNodeDefinition): JsonSchema {
         properties[name] = { type: 'boolean' };
         break;
       case 'COMBO':
-        properties[name] = { type: 'string', enum: comboChoices(spec as ComboInput) };
+        {
+          const choices = comboChoices(spec as ComboInput);
+          // JSON Schema forbids an empty enum (an empty model or input folder): nothing is accepted then.
+          properties[name] = choices.length ? { type: 'string', enum: choices } : { type: 'string', not: {} };
+        }
         break;
     }
   }

@@ -120,6 +120,13 @@ function ajvToInputError(
         extra_info: extra,
       };
     }
+    case 'not':
+      return {
+        type: 'value_not_in_list',
+        message: `${at}: value ${JSON.stringify(received)} not in list (there are no choices: is the folder empty?)`,
+        details: name,
+        extra_info: extra,
+      };
     default:
       return {
         type: 'invalid_input_type',

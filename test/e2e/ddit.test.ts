@@ -185,16 +185,19 @@ test('visual question answering: the masked text fills in on the node, the answe
     answering,
   );
   await page.evaluate((id) => {
+    // Every distinct text state the node has drawn, sampled each animation frame (the run may
+    // finish within a few frames, so reading after each message would only see the last one).
     const seen: string[] = [];
     (window as unknown as { states: string[] }).states = seen;
-    window.dditEditor.on('ddit.text_state', () =>
-      setTimeout(() => {
-        const n = window.dditEditor.graph.getNodeById(id) as unknown as {
-          live: { drawn: { textState: string } };
-        };
-        seen.push(n.live.drawn.textState);
-      }, 150),
-    );
+    const watch = (): void => {
+      const n = window.dditEditor.graph.getNodeById(id) as unknown as {
+        live?: { drawn?: { textState?: string } };
+      };
+      const s = n.live?.drawn?.textState;
+      if (s && s !== seen[seen.length - 1]) seen.push(s);
+      requestAnimationFrame(watch);
+    };
+    watch();
   }, answering);
   await page.keyboard.press('Control+Enter');
   const { answer } = await waitFor(async () => {

@@ -98,6 +98,9 @@ describe('widget values', () => {
     expect(clampWidgetNumber(int, -3)).toBe(0);
     expect(clampWidgetNumber(int, 4.6)).toBe(5);
     expect(clampWidgetNumber({ ...int, kind: 'FLOAT', round: 0.25, max: 100 }, 3.3)).toBe(3.25);
+    // A learning rate on a 1e-7 grid keeps its decimal value exactly.
+    expect(clampWidgetNumber({ ...int, kind: 'FLOAT', round: 1e-7, max: 1 }, 1e-4)).toBe(1e-4);
+    expect(clampWidgetNumber({ ...int, kind: 'FLOAT', round: 1e-7, max: 1 }, 3e-5)).toBe(3e-5);
   });
 
   test('control after generate: fixed, increment/decrement wrap, randomize stays in range', () => {

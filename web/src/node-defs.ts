@@ -181,7 +181,8 @@ export function clampWidgetNumber(w: WidgetSpec, v: number): number {
   if (w.min !== undefined) x = Math.max(w.min, x);
   if (w.max !== undefined) x = Math.min(w.max, x);
   if (w.kind === 'INT') x = Math.round(x);
-  else if (w.round && w.round > 0) x = Math.round(x / w.round) * w.round;
+  // toPrecision drops the binary noise of the multiplication (1e-4 would come back as 9.999…e-5).
+  else if (w.round && w.round > 0) x = Number((Math.round(x / w.round) * w.round).toPrecision(12));
   return x;
 }
 

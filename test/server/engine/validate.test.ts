@@ -1,3 +1,4 @@
+import { defineNode } from '../../../server/engine';
 import { makeEngine } from './helpers';
 
 const engine = makeEngine();
@@ -82,6 +83,24 @@ describe('validatePrompt', () => {
     const msg = r.node_errors['1'].errors.find((e) => e.type === 'value_not_in_list')!.message;
     expect(msg).toContain("Node 1 (IntMath), input 'op'");
     expect(r.node_errors['2'].dependent_outputs).toEqual(['3']);
+  });
+
+  test('a COMBO whose choice list is empty (an empty folder) rejects every value with a clear error', () => {
+    const PickFile = defineNode({
+      type: 'TestPickFile',
+      category: 'test',
+      description: 'A COMBO listed from an empty folder.',
+      output: true,
+      inputs: { name: { type: 'COMBO', choices: () => [] } },
+      outputs: { name: { type: 'STRING' } },
+      run: ({ name }) => ({ name }),
+    });
+    const e = makeEngine([PickFile]);
+    const r = e.validate({ '1': { class_type: 'TestPickFile', inputs: { name: 'example.png' } } });
+    expect(r.ok).toBe(false);
+    expect(errorTypes(r, '1')).toEqual(['value_not_in_list']);
+    expect(r.node_errors['1'].errors[0].message).toContain("Node 1 (TestPickFile), input 'name'");
+    expect(r.node_errors['1'].errors[0].message).toContain('no choices');
   });
 
   test('custom validation failure', () => {
