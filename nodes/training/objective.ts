@@ -14,6 +14,7 @@ import { type DataItem, datasetTask } from './datasets';
 import { applyCfgDropout, corruptTokens, flowMatchingLoss, maskedDiffusionLoss } from './losses';
 import { captionBatch, captionIds, instructionBatch, SFT_PROMPT, type TokenBatch } from './sequences';
 import { encodeSync, type TrainableDDiT } from './trainable';
+import { hasMoments, samplePosterior } from './posterior-cache';
 
 export interface LiveModels {
   model: TrainableDDiT;
@@ -40,18 +41,23 @@ export interface Objective {
   readonly terms: ReadonlyArray<{ term: LossTerm; weight: number }>;
 }
 
-/** [B,H,W,3] pixels of a batch of items (all the same size). */
-function imageBatch(items: DataItem[], who: string): tf.Tensor4D {
+function checkSameSize(items: DataItem[], who: string): void {
   const { width: w, height: h } = items[0];
-  const data = new Float32Array(items.length * h * w * 3);
-  items.forEach((it, b) => {
+  for (const it of items) {
     if (it.width !== w || it.height !== h || it.image.length !== h * w * 3) {
       throw new Error(
         `${who}: the images of one batch must share one size (${w}×${h}, got ${it.width}×${it.height})`,
       );
     }
-    data.set(it.image, b * h * w * 3);
-  });
+  }
+}
+
+/** [B,H,W,3] pixels of a batch of items (all the same size). */
+function imageBatch(items: DataItem[], who: string): tf.Tensor4D {
+  checkSameSize(items, who);
+  const { width: w, height: h } = items[0];
+  const data = new Float32Array(items.length * h * w * 3);
+  items.forEach((it, b) => data.set(it.image, b * h * w * 3));
   return tf.tensor4d(data, [items.length, h, w, 3]);
 }
 
@@ -59,6 +65,16 @@ function imageBatch(items: DataItem[], who: string): tf.Tensor4D {
 async function encodeImages(vae: VaeLike, items: DataItem[], rng: Rng, who: string) {
   if (typeof vae.encode !== 'function') throw new Error(`${who}: input 'vae' cannot encode images`);
   const seed = rng.nextUint32();
+  if (hasMoments(vae)) {
+    checkSameSize(items, who);
+    return samplePosterior(
+      vae,
+      items.map((it) => it.image),
+      items[0].width,
+      items[0].height,
+      seed,
+    );
+  }
   const images = imageBatch(items, who);
   try {
     return await vae.encode(images, { mode: 'sample', seed });
