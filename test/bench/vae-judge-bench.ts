@@ -1,0 +1,79 @@
+/**
+ * How much of a scene survives the VAE: seeded shapes scenes go through encode (posterior mean) and decode,
+ * and the judge reads the reconstruction. Prints the share read exactly right (every object's shape,
+ * colour and size, centre within 0.05) and by shape and colour alone, plus the pixel MSE — an upper bound
+ * for what any D-DiT on this VAE can score on text-to-image. Asserts nothing.
+ *
+ *   npx tsx test/bench/vae-judge-bench.ts [models/vae-shapes.safetensors ...] [--n 500]
+ */
+import * as path from 'path';
+import { initRuntime, tf } from '../../server/runtime';
+import { loadVae } from '../../nodes/ddit/checkpoint';
+import { Rng } from '../../nodes/data/shapes/random';
+import { renderScene } from '../../nodes/data/shapes/render';
+import { sampleScene } from '../../nodes/data/shapes/sampler';
+import type { Scene } from '../../nodes/data/shapes/world';
+import { judgeImage, type FoundObject } from '../../nodes/eval/judge';
+
+function matches(scene: Scene, found: FoundObject[], strict: boolean): boolean {
+  if (found.length !== scene.objects.length) return false;
+  const used = new Set<number>();
+  return scene.objects.every((o) => {
+    const j = found.findIndex(
+      (f, k) =>
+        !used.has(k) &&
+        f.shape === o.shape &&
+        f.color === o.color &&
+        (!strict || (f.size === o.size && Math.hypot(f.x - o.x, f.y - o.y) < 0.05)),
+    );
+    if (j >= 0) used.add(j);
+    return j >= 0;
+  });
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const nAt = args.indexOf('--n');
+  const n = nAt >= 0 ? Number(args[nAt + 1]) : 500;
+  const files = args.filter((a, i) => !a.startsWith('--') && (nAt < 0 || i !== nAt + 1));
+  if (!files.length) files.push(path.resolve(__dirname, '../../models/vae-shapes.safetensors'));
+  await initRuntime();
+  const scenes = Array.from({ length: n }, (_, i) => sampleScene(new Rng(9000 + i, 'vae-judge')).scene);
+  const images = scenes.map((s) => renderScene(s, { width: 32 }));
+  console.log(`${n} scenes at 32×32, reconstructed through the VAE's posterior mean`);
+  console.log('vae'.padEnd(44) + 'exact'.padStart(8) + 'shape+color'.padStart(13) + 'MSE'.padStart(10));
+  const clean = images.map((im) => judgeImage(im)).map((f, i) => matches(scenes[i], f, true));
+  console.log('(clean renders)'.padEnd(44) + (clean.filter(Boolean).length / n).toFixed(3).padStart(8));
+  for (const file of files) {
+    const vae = loadVae(file);
+    let exact = 0;
+    let loose = 0;
+    let se = 0;
+    for (let b = 0; b < n; b += 50) {
+      const batch = images.slice(b, b + 50);
+      const px = new Float32Array(batch.length * 32 * 32 * 3);
+      batch.forEach((im, k) => px.set(im.data, k * im.data.length));
+      const x = tf.tensor4d(px, [batch.length, 32, 32, 3]);
+      const z = vae.encode(x, { mode: 'mean' });
+      const y = vae.decode(z);
+      const out = y.dataSync() as Float32Array;
+      tf.dispose([x, z, y]);
+      batch.forEach((im, k) => {
+        const rec = { width: 32, height: 32, data: out.slice(k * im.data.length, (k + 1) * im.data.length) };
+        for (let i = 0; i < im.data.length; i++) se += (rec.data[i] - im.data[i]) ** 2;
+        const found = judgeImage(rec);
+        if (matches(scenes[b + k], found, true)) exact++;
+        if (matches(scenes[b + k], found, false)) loose++;
+      });
+    }
+    vae.dispose();
+    console.log(
+      path.relative(process.cwd(), file).padEnd(44) +
+        (exact / n).toFixed(3).padStart(8) +
+        (loose / n).toFixed(3).padStart(13) +
+        (se / (n * 32 * 32 * 3)).toFixed(5).padStart(10),
+    );
+  }
+}
+
+void main().then(() => process.exit(0));
