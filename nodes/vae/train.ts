@@ -9,7 +9,8 @@ import * as path from 'path';
 import { defineNode } from '../../server/engine/define-node';
 import { tf } from '../../server/runtime/tf';
 import { initRuntime } from '../../server/runtime';
-import { loadSafetensors, saveSafetensors } from '../../server/runtime/safetensors';
+import { loadSafetensors, saveSafetensorsBuffer } from '../../server/runtime/safetensors';
+import { writeFileAtomicSync } from '../training/checkpoint';
 import { AdamW, type TrainParam } from '../training/adamw';
 import { saveCheckpoint } from '../ddit/checkpoint';
 import { AutoencoderKL, type VaeConfig } from './model';
@@ -47,6 +48,10 @@ export interface VaeTrainState {
   opt: AdamW;
   step: number;
   runDir: string;
+  /** Step of the checkpoint on disk (null before the first save). */
+  savedStep?: number | null;
+  /** The run's abort signal already carries a save-on-interrupt listener. */
+  watched?: AbortSignal;
 }
 
 const CKPT = 'checkpoint.safetensors';
@@ -94,15 +99,26 @@ function trainParams(model: AutoencoderKL): TrainParam[] {
 }
 
 export function saveVaeRun(state: VaeTrainState, config: VaeConfig): Promise<void> {
+  return Promise.resolve().then(() => saveVaeRunSync(state, config));
+}
+
+/** Synchronous so an interrupt (Ctrl+C, SIGTERM) can save before the process exits. */
+export function saveVaeRunSync(state: VaeTrainState, config: VaeConfig): void {
   fs.mkdirSync(state.runDir, { recursive: true });
   const tensors: Record<string, tf.Tensor> = {};
   const weights = state.model.state('vae.');
-  for (const [k, v] of weights) tensors[k] = v;
-  for (const [k, v] of state.opt.m) tensors[`optim.m.${k}`] = v;
-  for (const [k, v] of state.opt.v) tensors[`optim.v.${k}`] = v;
-  return saveSafetensors(path.join(state.runDir, CKPT), tensors, {
-    metadata: { step: String(state.step), vae_config: JSON.stringify(config) },
-  }).finally(() => weights.forEach((t) => t.dispose()));
+  try {
+    for (const [k, v] of weights) tensors[k] = v;
+    for (const [k, v] of state.opt.m) tensors[`optim.m.${k}`] = v;
+    for (const [k, v] of state.opt.v) tensors[`optim.v.${k}`] = v;
+    const buf = saveSafetensorsBuffer(tensors, {
+      metadata: { step: String(state.step), vae_config: JSON.stringify(config) },
+    });
+    writeFileAtomicSync(path.join(state.runDir, CKPT), buf);
+    state.savedStep = state.step;
+  } finally {
+    weights.forEach((t) => t.dispose());
+  }
 }
 
 export async function loadVaeRun(
@@ -230,6 +246,22 @@ export const TrainVAE = defineNode({
       if (state.step > 0) ctx.log.info(`TrainVAE: resumed ${runDir} at step ${state.step}`);
     }
     const s = state;
+    if (s.watched !== ctx.signal) {
+      s.watched = ctx.signal;
+      ctx.signal.addEventListener(
+        'abort',
+        () => {
+          if (s.step === 0 || s.savedStep === s.step) return;
+          try {
+            saveVaeRunSync(s, config);
+            ctx.log.info(`TrainVAE: interrupted; saved step ${s.step} to ${runDir}`);
+          } catch (e) {
+            ctx.log.error(`TrainVAE: could not save the interrupted run: ${(e as Error).message}`);
+          }
+        },
+        { once: true },
+      );
+    }
     if (s.step < inp.steps) {
       const t0 = Date.now();
       const images = vaeBatch(inp.dataset, inp.seed, s.step, inp.batch_size);

@@ -79,11 +79,13 @@ export function register(program: Command): void {
       const device = await initTensorRuntime();
       if (view && device) process.stderr.write(`device: ${device}\n`);
       const controller = new AbortController();
+      // SIGTERM too: service managers and containers stop with it, and a training run must save first.
       const onSigint = (): void => {
         process.stderr.write('\ninterrupting…\n');
         controller.abort();
       };
       process.once('SIGINT', onSigint);
+      process.once('SIGTERM', onSigint);
       // A saved {prompt, extra_data} file carries its own extra data (a training workflow's loop).
       const fileExtra = (doc as { extra_data?: unknown } | null)?.extra_data;
       const extra: Record<string, unknown> =
@@ -95,6 +97,7 @@ export function register(program: Command): void {
         onEvent: (e) => view?.handle(e),
       });
       process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigint);
       if (flags.json) {
         console.log(
           JSON.stringify(

@@ -190,6 +190,9 @@ export class Engine {
     let currentNode: string | null = null;
     try {
       for (let iter = 0; iter < total && stopReason === undefined; iter++) {
+        // A macrotask turn between iterations: nodes that await only settled promises never yield to
+        // the event loop, so signals (Ctrl+C, SIGTERM), IPC interrupts and sockets would wait for the loop's end.
+        if (iter > 0) await new Promise<void>((resolve) => setImmediate(resolve));
         const nonce = `${promptId}:${iter}:${randomUUID()}`;
         const keys = await computeKeys(prompt, order, this.registry, this.folders, nonce);
         const allKeys = [...keys.values()].map((k) => k.key);

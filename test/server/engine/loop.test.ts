@@ -102,4 +102,14 @@ describe('looped workflows', () => {
     const again = await engine.execute(graph(), { loop: { iterations: 1 } });
     expect(again.outputs['2']).toEqual({ total: [12] });
   });
+
+  test('a loop of nodes that never yield still lets timers and signals in between iterations', async () => {
+    // The abort comes from a macrotask, as a signal handler, an IPC message or a socket does.
+    const engine = makeEngine([Accumulate, ExpensiveLoad]);
+    const ac = new AbortController();
+    setImmediate(() => ac.abort());
+    const r = await engine.execute(graph(), { loop: { iterations: 100_000 }, signal: ac.signal });
+    expect(r.status).toBe('interrupted');
+    expect(r.iterations).toBeLessThan(10);
+  });
 });
