@@ -67,7 +67,9 @@ export interface OracleOptions {
 }
 
 /** Draws what the prompt says, captions what the judge sees, answers by the rules from what the judge sees. */
-export function oracleModel(options: OracleOptions = {}): Required<EvalModel> {
+export function oracleModel(
+  options: OracleOptions = {},
+): Required<Pick<EvalModel, 'name' | 'textToImage' | 'caption' | 'answer'>> {
   const width = options.resolution ?? 32;
   const read = (image: RgbImage): Scene => sceneFromFound(judgeImage(image));
   return {

@@ -78,7 +78,10 @@ export function formatStepsAblation(rows: { steps: number; report: EvalReport }[
   );
 }
 
-/** The report as issue 5's JSON (`--json OUT`). */
-export function reportJson(report: EvalReport): string {
-  return `${JSON.stringify(report, null, 2)}\n`;
+/**
+ * The report as issue 5's JSON (`--json OUT`); `extra` adds top-level fields beside issue 5's (the
+ * unconditional control, the steps ablation, how the run was made).
+ */
+export function reportJson(report: EvalReport, extra: Record<string, unknown> = {}): string {
+  return `${JSON.stringify({ ...report, ...extra }, null, 2)}\n`;
 }

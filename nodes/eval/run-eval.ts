@@ -30,6 +30,13 @@ export interface EvalModel {
   textToImage?(prompt: string, ctx: ItemContext): MaybePromise<RgbImage>;
   caption?(image: RgbImage, ctx: ItemContext): MaybePromise<string>;
   answer?(image: RgbImage, question: string, ctx: ItemContext): MaybePromise<string>;
+  /**
+   * Batched forms (up to options.batchSize items per call, results in order), used instead of the
+   * single-item ones when present: a model that samples several items per forward pass gives them.
+   */
+  textToImageBatch?(prompts: string[], ctx: ItemContext[]): MaybePromise<RgbImage[]>;
+  captionBatch?(images: RgbImage[], ctx: ItemContext[]): MaybePromise<string[]>;
+  answerBatch?(items: { image: RgbImage; question: string }[], ctx: ItemContext[]): MaybePromise<string[]>;
 }
 
 export interface EvalOptions {
@@ -40,6 +47,8 @@ export interface EvalOptions {
   judge?: JudgeOptions;
   /** Sections to run (default: every section the model has a function for). */
   sections?: readonly EvalSection[];
+  /** Items per call of the model's batched functions (default 8; the single-item ones get one at a time). */
+  batchSize?: number;
   /** Called after each item (progress bars, logs). */
   onItem?(result: ItemResult, done: number, total: number): void;
   signal?: AbortSignal;
@@ -111,6 +120,39 @@ function checkAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw new Error('evaluation interrupted');
 }
 
+/**
+ * The model's outputs for `items`, `size` at a time through the batched function when there is one, else
+ * one by one; `each` gets every output in item order as soon as its batch is done.
+ */
+async function inBatches<I, O>(
+  items: readonly I[],
+  size: number,
+  ctxOf: (index: number) => ItemContext,
+  batched: ((chunk: I[], ctx: ItemContext[]) => MaybePromise<O[]>) | undefined,
+  single: ((item: I, ctx: ItemContext) => MaybePromise<O>) | undefined,
+  each: (output: O, index: number) => void,
+  signal: AbortSignal | undefined,
+  what: string,
+): Promise<void> {
+  const step = batched ? size : 1;
+  for (let start = 0; start < items.length; start += step) {
+    checkAborted(signal);
+    const chunk = items.slice(start, start + step);
+    const ctx = chunk.map((_, k) => ctxOf(start + k));
+    let outputs: O[];
+    if (batched) {
+      outputs = await batched(chunk, ctx);
+      if (!Array.isArray(outputs) || outputs.length !== chunk.length)
+        throw new Error(
+          `runEvaluation: ${what} returned ${outputs?.length} results for ${chunk.length} items`,
+        );
+    } else {
+      outputs = [await single!(chunk[0], ctx[0])];
+    }
+    outputs.forEach((o, k) => each(o, start + k));
+  }
+}
+
 export async function runEvaluation(
   set: EvalSet,
   model: EvalModel,
@@ -118,10 +160,13 @@ export async function runEvaluation(
 ): Promise<EvalReport> {
   const seed = options.seed ?? 0;
   const width = options.resolution ?? 32;
+  const batchSize = options.batchSize ?? 8;
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new Error(`runEvaluation: batchSize must be a positive integer, got ${batchSize}`);
   const has: Record<EvalSection, boolean> = {
-    t2i: !!model.textToImage,
-    caption: !!model.caption,
-    vqa: !!model.answer,
+    t2i: !!(model.textToImage || model.textToImageBatch),
+    caption: !!(model.caption || model.captionBatch),
+    vqa: !!(model.answer || model.answerBatch),
   };
   const sections = options.sections ?? EVAL_SECTIONS.filter((s) => has[s]);
   for (const s of sections) {
@@ -160,29 +205,41 @@ export async function runEvaluation(
   };
   if (model.name) report.model = model.name;
 
-  if (run.has('t2i') && model.textToImage) {
+  if (run.has('t2i')) {
     const byCat = new Map<T2ICategory, boolean[]>();
-    for (let i = 0; i < set.t2i.length; i++) {
-      checkAborted(options.signal);
-      const item = set.t2i[i];
-      const image = await model.textToImage(item.prompt, ctxFor(0, i, item.id));
-      const found = judgeImage(image, options.judge);
-      const v = scoreT2I(item.require, found);
-      const r: T2IItemResult = {
-        section: 't2i',
-        id: item.id,
-        category: item.category,
-        prompt: item.prompt,
-        pass: v.pass,
-        objects: v.objects,
-        found: found.map(summarize),
-      };
-      if (v.count !== undefined) r.count = v.count;
-      if (v.relation !== undefined) r.relation = v.relation;
-      if (!byCat.has(item.category)) byCat.set(item.category, []);
-      byCat.get(item.category)?.push(v.pass);
-      done(r);
-    }
+    await inBatches(
+      set.t2i,
+      batchSize,
+      (i) => ctxFor(0, i, set.t2i[i].id),
+      model.textToImageBatch &&
+        ((chunk, ctx) =>
+          model.textToImageBatch!(
+            chunk.map((it) => it.prompt),
+            ctx,
+          )),
+      model.textToImage && ((item, ctx) => model.textToImage!(item.prompt, ctx)),
+      (image, i) => {
+        const item = set.t2i[i];
+        const found = judgeImage(image, options.judge);
+        const v = scoreT2I(item.require, found);
+        const r: T2IItemResult = {
+          section: 't2i',
+          id: item.id,
+          category: item.category,
+          prompt: item.prompt,
+          pass: v.pass,
+          objects: v.objects,
+          found: found.map(summarize),
+        };
+        if (v.count !== undefined) r.count = v.count;
+        if (v.relation !== undefined) r.relation = v.relation;
+        if (!byCat.has(item.category)) byCat.set(item.category, []);
+        byCat.get(item.category)?.push(v.pass);
+        done(r);
+      },
+      options.signal,
+      'textToImageBatch',
+    );
     const categories: Partial<Record<T2ICategory, number>> = {};
     for (const c of T2I_CATEGORIES) {
       const passes = byCat.get(c);
@@ -191,28 +248,40 @@ export async function runEvaluation(
     report.t2i = { overall: mean(Object.values(categories)), categories, n: set.t2i.length };
   }
 
-  if (run.has('caption') && model.caption) {
+  if (run.has('caption')) {
     const exact: number[] = [];
     const byAttr = new Map<CaptionAttribute, number[]>();
-    for (let i = 0; i < set.caption.length; i++) {
-      checkAborted(options.signal);
-      const item = set.caption[i];
-      const caption = await model.caption(imageOf(item.scene), ctxFor(1, i, item.id));
-      const s = scoreCaption(item.scene, caption);
-      exact.push(Number(s.exact));
-      for (const [k, v] of Object.entries(s.attributes) as [CaptionAttribute, number][]) {
-        if (!byAttr.has(k)) byAttr.set(k, []);
-        byAttr.get(k)?.push(v);
-      }
-      done({
-        section: 'caption',
-        id: item.id,
-        caption,
-        reference: fullCaption(item.scene),
-        exact: s.exact,
-        attributes: s.attributes,
-      });
-    }
+    await inBatches(
+      set.caption,
+      batchSize,
+      (i) => ctxFor(1, i, set.caption[i].id),
+      model.captionBatch &&
+        ((chunk, ctx) =>
+          model.captionBatch!(
+            chunk.map((it) => imageOf(it.scene)),
+            ctx,
+          )),
+      model.caption && ((item, ctx) => model.caption!(imageOf(item.scene), ctx)),
+      (caption, i) => {
+        const item = set.caption[i];
+        const s = scoreCaption(item.scene, caption);
+        exact.push(Number(s.exact));
+        for (const [k, v] of Object.entries(s.attributes) as [CaptionAttribute, number][]) {
+          if (!byAttr.has(k)) byAttr.set(k, []);
+          byAttr.get(k)?.push(v);
+        }
+        done({
+          section: 'caption',
+          id: item.id,
+          caption,
+          reference: fullCaption(item.scene),
+          exact: s.exact,
+          attributes: s.attributes,
+        });
+      },
+      options.signal,
+      'captionBatch',
+    );
     const by_attribute: Partial<Record<CaptionAttribute, number>> = {};
     for (const a of CAPTION_ATTRIBUTES) {
       const vs = byAttr.get(a);
@@ -226,26 +295,38 @@ export async function runEvaluation(
     };
   }
 
-  if (run.has('vqa') && model.answer) {
+  if (run.has('vqa')) {
     const byKind = new Map<QuestionKind | 'other', boolean[]>();
-    for (let i = 0; i < set.vqa.length; i++) {
-      checkAborted(options.signal);
-      const item = set.vqa[i];
-      const answer = await model.answer(imageOf(item.scene), item.question, ctxFor(2, i, item.id));
-      const correct = scoreVqa(answer, item.answer);
-      const kind = questionKind(item.question) ?? 'other';
-      if (!byKind.has(kind)) byKind.set(kind, []);
-      byKind.get(kind)?.push(correct);
-      done({
-        section: 'vqa',
-        id: item.id,
-        kind,
-        question: item.question,
-        answer,
-        expected: item.answer,
-        correct,
-      });
-    }
+    await inBatches(
+      set.vqa,
+      batchSize,
+      (i) => ctxFor(2, i, set.vqa[i].id),
+      model.answerBatch &&
+        ((chunk, ctx) =>
+          model.answerBatch!(
+            chunk.map((it) => ({ image: imageOf(it.scene), question: it.question })),
+            ctx,
+          )),
+      model.answer && ((item, ctx) => model.answer!(imageOf(item.scene), item.question, ctx)),
+      (answer, i) => {
+        const item = set.vqa[i];
+        const correct = scoreVqa(answer, item.answer);
+        const kind = questionKind(item.question) ?? 'other';
+        if (!byKind.has(kind)) byKind.set(kind, []);
+        byKind.get(kind)?.push(correct);
+        done({
+          section: 'vqa',
+          id: item.id,
+          kind,
+          question: item.question,
+          answer,
+          expected: item.answer,
+          correct,
+        });
+      },
+      options.signal,
+      'answerBatch',
+    );
     const by_question: Partial<Record<QuestionKind | 'other', number>> = {};
     for (const k of [...QUESTION_KINDS, 'other'] as const) {
       const vs = byKind.get(k);

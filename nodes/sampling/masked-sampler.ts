@@ -27,7 +27,12 @@ export interface MaskedSamplerOptions {
   vocab?: number;
   maskId: number;
   steps: number;
-  rng: Rng;
+  /**
+   * One generator for the whole state, or one per batch row (the state split into equal rows): with a
+   * generator per row, each row draws exactly what it would draw sampled alone, so batching items does
+   * not change what each of them samples.
+   */
+  rng: Rng | readonly Rng[];
   probabilities: ProbabilityFn;
   /** Reuse p when a step changed nothing (the reference's behaviour). Off only for testing. */
   cache?: boolean;
@@ -95,6 +100,28 @@ export function argmaxFill(x: Int32Array, p: Float32Array, vocab: number, maskId
   return out;
 }
 
+/** ancestralUpdate row by row, each row with its own generator. */
+function rowwiseUpdate(
+  x: Int32Array,
+  p: Float32Array,
+  t: number,
+  s: number,
+  vocab: number,
+  maskId: number,
+  rngs: readonly Rng[],
+  m: number,
+): Int32Array {
+  const next = new Int32Array(x.length);
+  rngs.forEach((rng, b) => {
+    const row = x.subarray(b * m, (b + 1) * m);
+    next.set(
+      ancestralUpdate(row, p.subarray(b * m * vocab, (b + 1) * m * vocab), t, s, vocab, maskId, rng),
+      b * m,
+    );
+  });
+  return next;
+}
+
 function sameTokens(a: Int32Array, b: Int32Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -104,6 +131,13 @@ export async function sampleMasked(o: MaskedSamplerOptions): Promise<MaskedResul
   const n = o.template.length;
   if (o.fixed.length !== n)
     throw new Error(`sampleMasked: keep mask has ${o.fixed.length} entries for ${n} tokens`);
+  const rowRngs = Array.isArray(o.rng) ? (o.rng as readonly Rng[]) : null;
+  const rowLength = rowRngs ? n / rowRngs.length : n;
+  if (rowRngs && (rowRngs.length === 0 || !Number.isInteger(rowLength))) {
+    throw new Error(
+      `sampleMasked: ${rowRngs.length} row generators do not split ${n} tokens into equal rows`,
+    );
+  }
   const useCache = o.cache ?? true;
   let x: Int32Array = new Int32Array(n);
   for (let i = 0; i < n; i++) x[i] = o.fixed[i] ? o.template[i] : o.maskId;
@@ -129,7 +163,9 @@ export async function sampleMasked(o: MaskedSamplerOptions): Promise<MaskedResul
     const t = times[j];
     const forward = p === null;
     if (p === null) p = await probs();
-    const next = ancestralUpdate(x, p, t, t - dt, vocab, o.maskId, o.rng);
+    const next = rowRngs
+      ? rowwiseUpdate(x, p, t, t - dt, vocab, o.maskId, rowRngs, rowLength)
+      : ancestralUpdate(x, p, t, t - dt, vocab, o.maskId, o.rng as Rng);
     if (!useCache || !sameTokens(next, x)) p = null;
     x = next;
     if (o.onStep) await o.onStep({ step: j + 1, steps: o.steps, tokens: x, forward });

@@ -3,7 +3,6 @@
  * text sampling (captioning, question answering, free-form in-filling).
  */
 import { defineNode } from '../../server/engine/define-node';
-import { tf } from '../../server/runtime/tf';
 import { inferenceModel } from '../ddit/inference';
 import { CfgGuider } from './cfg';
 import { noisedStart, sampleEuler } from './euler';
@@ -12,17 +11,9 @@ import type { VaeLike } from './interfaces';
 import { latentPreview } from './preview';
 import { Rng } from './random';
 import { sampleText } from './text-sampling';
-import { captionTemplate, parseTemplate, VQA_PROMPT, vqaPromptText, vqaTemplate } from './templates';
-import {
-  asConditioning,
-  asGuider,
-  asImage,
-  asLatent,
-  asModel,
-  asTextEncoder,
-  asTokenizer,
-  asVae,
-} from './values';
+import { captionTemplate, parseTemplate, VQA_PROMPT } from './templates';
+import { captionTemplateFor, questionTemplate, withImageLatent } from './text-tasks';
+import { asConditioning, asGuider, asLatent, asModel, asTextEncoder, asTokenizer, asVae } from './values';
 
 const SEED = { type: 'INT', default: 0, min: 0, max: 2 ** 53 - 1, control: 'randomize' } as const;
 
@@ -126,13 +117,6 @@ function textModels(who: string, model: unknown, textEncoder: unknown, tokenizer
   };
 }
 
-async function encodeForText(who: string, vae: unknown, image: unknown, seed: number): Promise<tf.Tensor4D> {
-  const v = asVae(inferenceModel(vae), who);
-  if (typeof v.encode !== 'function') throw new Error(`${who}: input 'vae' cannot encode images`);
-  // The reference captions a posterior sample, not the mean (spec §3.2).
-  return v.encode(asImage(image, who), { mode: 'sample', seed });
-}
-
 const TEXT_SAMPLER_NOTE =
   'MDLM ancestral sampler with caching (spec §3.2): p = SUBS(f(z₀, τ=0, Enc(x))); a masked token stays masked with ' +
   'probability s/t, else becomes v with probability p(v), drawn exactly (exponential race, seeded); unmasked ' +
@@ -176,21 +160,6 @@ export const MaskedTextSampler = defineNode({
   },
 });
 
-async function withImageLatent<T>(
-  who: string,
-  vae: unknown,
-  image: unknown,
-  seed: number,
-  fn: (z: tf.Tensor4D) => Promise<T>,
-): Promise<T> {
-  const z = await encodeForText(who, vae, image, seed);
-  try {
-    return await fn(z);
-  } finally {
-    z.dispose();
-  }
-}
-
 export const Caption = defineNode({
   type: 'Caption',
   category: 'sampling/text',
@@ -215,9 +184,7 @@ export const Caption = defineNode({
   async run({ model, text_encoder, tokenizer, vae, image, prompt, length, steps, seed }, ctx) {
     const who = 'Caption';
     const m = textModels(who, model, text_encoder, tokenizer);
-    const template = prompt.trim()
-      ? vqaTemplate(prompt, length, m.tokenizer, who)
-      : captionTemplate(length, m.tokenizer);
+    const template = captionTemplateFor(prompt, length, m.tokenizer, who);
     const res = await withImageLatent(who, vae, image, seed, (latent) =>
       sampleText({ ...m, latent, template, steps, seed }, ctx),
     );
@@ -253,11 +220,8 @@ export const AnswerQuestion = defineNode({
     ctx,
   ) {
     const who = 'AnswerQuestion';
-    if (!prompt_format.includes('{question}')) {
-      throw new Error(`${who}: input 'prompt_format' must contain {question}`);
-    }
     const m = textModels(who, model, text_encoder, tokenizer);
-    const tpl = vqaTemplate(vqaPromptText(question, prompt_format, vizwiz), length, m.tokenizer, who);
+    const tpl = questionTemplate(question, prompt_format, vizwiz, length, m.tokenizer, who);
     const res = await withImageLatent(who, vae, image, seed, (latent) =>
       sampleText({ ...m, latent, template: tpl, steps, seed }, ctx),
     );

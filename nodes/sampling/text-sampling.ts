@@ -49,6 +49,11 @@ function pieceOf(tok: TokenizerLike, id: number, cache: Map<number, string>): st
   return s;
 }
 
+/** The generated part of a sampled row: from the template's first masked position, cut at the first EOS. */
+export function generatedText(tok: TokenizerLike, row: number[], template: TextTemplate): string {
+  return tok.decode(cutAtEos(row.slice(template.firstMasked), tok.eosId)).trim();
+}
+
 /** Runs the sampler for every batch item; reports each step through ctx. */
 export async function sampleText(req: TextSampleRequest, ctx: NodeContext): Promise<TextSampleResult> {
   const { tokenizer: tok, template } = req;
@@ -92,7 +97,7 @@ export async function sampleText(req: TextSampleRequest, ctx: NodeContext): Prom
   for (let b = 0; b < batch; b++) {
     const row = Array.from(res.tokens.subarray(b * m, (b + 1) * m));
     all.push(row);
-    texts.push(tok.decode(cutAtEos(row.slice(template.firstMasked), tok.eosId)).trim());
+    texts.push(generatedText(tok, row, template));
     fulls.push(tok.decode(cutAtEos(row, tok.eosId)).trim());
   }
   return {
@@ -107,4 +112,55 @@ export async function sampleText(req: TextSampleRequest, ctx: NodeContext): Prom
       texts,
     },
   };
+}
+
+export interface TextBatchRequest {
+  model: DualModel;
+  encoder: TextEncoderLike;
+  tokenizer: TokenizerLike;
+  /** Clean image latents z₀ [B,h,w,C]: one item per row. */
+  latent: tf.Tensor4D;
+  /** One template per item, all of the same length. */
+  templates: readonly TextTemplate[];
+  /** One seed per item. */
+  seeds: readonly number[];
+  steps: number;
+}
+
+/**
+ * Samples B independent items in one batch (evaluation): every item has its own template and its own seeded
+ * generator, so each comes out as sampleText alone with that template and seed would give it (up to
+ * floating-point differences of the batched forward). Returns the generated part of each item.
+ */
+export async function sampleTextBatch(
+  req: TextBatchRequest,
+  onStep?: (step: number, steps: number) => void,
+): Promise<string[]> {
+  const { tokenizer: tok, templates } = req;
+  const batch = templates.length;
+  if (batch === 0) return [];
+  if (req.latent.shape[0] !== batch || req.seeds.length !== batch) {
+    throw new Error(
+      `sampleTextBatch: ${batch} templates, ${req.seeds.length} seeds and ${req.latent.shape[0]} latents`,
+    );
+  }
+  const m = templates[0].ids.length;
+  if (templates.some((t) => t.ids.length !== m))
+    throw new Error('sampleTextBatch: every template must have the same length');
+  const ids = new Int32Array(batch * m);
+  const fixed: boolean[] = [];
+  templates.forEach((t, b) => {
+    ids.set(t.ids, b * m);
+    fixed.push(...t.fixed);
+  });
+  const res = await sampleMasked({
+    template: ids,
+    fixed,
+    maskId: tok.maskId,
+    steps: req.steps,
+    rng: req.seeds.map((s) => new Rng(s)),
+    probabilities: (x) => textProbabilities(req.model, req.encoder, req.latent, x, batch, m, tok.maskId),
+    onStep: onStep ? ({ step, steps }) => onStep(step, steps) : undefined,
+  });
+  return templates.map((t, b) => generatedText(tok, Array.from(res.tokens.subarray(b * m, (b + 1) * m)), t));
 }

@@ -103,6 +103,46 @@ describe('runEvaluation', () => {
     expect(new Set(seeds[0]).size).toBe(set.t2i.length);
   });
 
+  it("hands batched models chunks of batchSize items with the single path's seeds and the same scores", async () => {
+    const oracle = oracleModel();
+    const single: number[] = [];
+    const batched: number[] = [];
+    const sizes: number[] = [];
+    const one = await runEvaluation(set, {
+      textToImage: (p, ctx) => (single.push(ctx.seed), oracle.textToImage(p, ctx)),
+      caption: (img, ctx) => (single.push(ctx.seed), oracle.caption(img, ctx)),
+      answer: (img, q, ctx) => (single.push(ctx.seed), oracle.answer(img, q, ctx)),
+    });
+    const many = await runEvaluation(
+      set,
+      {
+        textToImageBatch: (prompts, ctx) => {
+          sizes.push(prompts.length);
+          batched.push(...ctx.map((c) => c.seed));
+          return Promise.all(prompts.map((p, k) => oracle.textToImage(p, ctx[k])));
+        },
+        captionBatch: (images, ctx) => {
+          sizes.push(images.length);
+          batched.push(...ctx.map((c) => c.seed));
+          return Promise.all(images.map((img, k) => oracle.caption(img, ctx[k])));
+        },
+        answerBatch: (items, ctx) => {
+          sizes.push(items.length);
+          batched.push(...ctx.map((c) => c.seed));
+          return Promise.all(items.map((it, k) => oracle.answer(it.image, it.question, ctx[k])));
+        },
+      },
+      { batchSize: 16 },
+    );
+    expect(batched).toEqual(single);
+    expect(many.items).toEqual(one.items);
+    // 50 t2i, 40 caption, 60 vqa items in chunks of at most 16
+    expect(sizes).toEqual([16, 16, 16, 2, 16, 16, 8, 16, 16, 16, 12]);
+    await expect(
+      runEvaluation({ ...set, t2i: [] }, { captionBatch: () => ['a circle'] }, { batchSize: 4 }),
+    ).rejects.toThrow('captionBatch returned 1 results for 4 items');
+  });
+
   it('stops when its signal is aborted', async () => {
     const ac = new AbortController();
     ac.abort();

@@ -138,3 +138,68 @@ describe('probability cache (spec §5 item 13)', () => {
     expect(cached.forwardPasses).toBeGreaterThanOrEqual(2);
   });
 });
+
+describe('a generator per batch row', () => {
+  /** stateDependent applied to each row of m tokens on its own, as a batched forward would. */
+  const rowwise =
+    (m: number) =>
+    (x: Int32Array): Float32Array => {
+      const out = new Float32Array(x.length * V);
+      for (let b = 0; b * m < x.length; b++)
+        out.set(stateDependent(x.subarray(b * m, (b + 1) * m)), b * m * V);
+      return out;
+    };
+
+  it('samples each row of a batch exactly as that row alone with its own seed', async () => {
+    const m = 10;
+    const rows = [
+      { ...template(m), seed: 11 },
+      {
+        ids: Array.from({ length: m }, (_, i) => (i < 5 ? i % 5 : MASK)),
+        fixed: Array.from({ length: m }, (_, i) => i < 5),
+        seed: 12,
+      },
+      { ...template(m), seed: 13 },
+    ];
+    const alone = await Promise.all(
+      rows.map((r) =>
+        sampleMasked({
+          template: r.ids,
+          fixed: r.fixed,
+          vocab: V,
+          maskId: MASK,
+          steps: 12,
+          rng: new Rng(r.seed),
+          probabilities: rowwise(m),
+        }),
+      ),
+    );
+    const batched = await sampleMasked({
+      template: rows.flatMap((r) => r.ids),
+      fixed: rows.flatMap((r) => r.fixed),
+      vocab: V,
+      maskId: MASK,
+      steps: 12,
+      rng: rows.map((r) => new Rng(r.seed)),
+      probabilities: rowwise(m),
+    });
+    expect(Array.from(batched.tokens)).toEqual(alone.flatMap((a) => Array.from(a.tokens)));
+    // rows 0 and 2 share a template but not a seed
+    expect(Array.from(alone[0].tokens)).not.toEqual(Array.from(alone[2].tokens));
+  });
+
+  it('refuses generators that do not split the state into equal rows', async () => {
+    const t = template(7);
+    await expect(
+      sampleMasked({
+        template: t.ids,
+        fixed: t.fixed,
+        vocab: V,
+        maskId: MASK,
+        steps: 2,
+        rng: [new Rng(1), new Rng(2)],
+        probabilities: stateDependent,
+      }),
+    ).rejects.toThrow('2 row generators do not split 7 tokens into equal rows');
+  });
+});

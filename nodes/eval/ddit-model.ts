@@ -1,0 +1,221 @@
+/**
+ * A loaded D-DiT checkpoint as an EvalModel: the same steps the shipped workflows run, with their settings
+ * (sampler-settings.ts), batched over items.
+ *
+ *   text-to-image  TextEncode (prompt, negative) → CFGGuider → FlowMatchScheduler sigmas → EmptyLatent noised
+ *                  with the item's seed → Euler flow sampler → VAE decode;
+ *   caption        VAE posterior sample (item seed) → Caption's template → masked sampler (item seed);
+ *   vqa            as caption, with AnswerQuestion's template for the question.
+ * Each item gets its own noise and its own text-sampler generator, so an item samples what the workflow run
+ * alone with seed = the item's seed would (up to floating-point differences of a batched forward).
+ */
+import { tf } from '../../server/runtime/tf';
+import type { DDiT } from '../ddit/model';
+import { inferenceModel } from '../ddit/inference';
+import type { RgbImage } from '../data/shapes/render';
+import { CfgGuider } from '../sampling/cfg';
+import { noisedStart, sampleEuler } from '../sampling/euler';
+import { truncatedSigmas } from '../sampling/flow-schedule';
+import { Rng } from '../sampling/random';
+import { sampleTextBatch } from '../sampling/text-sampling';
+import { captionTemplateFor, encodeForText, questionTemplate } from '../sampling/text-tasks';
+import type { TextTemplate } from '../sampling/templates';
+import { asModel, asTextEncoder, asVae } from '../sampling/values';
+import type { T5Encoder } from '../text/t5';
+import type { TextTokenizer } from '../text/tokenizer';
+import type { AutoencoderKL } from '../vae/model';
+import type { EvalModel, ItemContext } from './run-eval';
+import type { SamplerSettings } from './sampler-settings';
+
+export interface DDiTParts {
+  transformer: DDiT;
+  vae: AutoencoderKL;
+  textEncoder: T5Encoder;
+  tokenizer: TextTokenizer;
+}
+
+export interface DDiTEvalOptions {
+  settings: SamplerSettings;
+  name?: string;
+  /**
+   * The text-to-image control: the prompt is replaced by the negative prompt ("" in the shipped workflow),
+   * i.e. the unconditional velocity that CFG 0 would give, in one pass per step.
+   */
+  unconditional?: boolean;
+  /** Overrides the text-sampler steps of both captioning and VQA (the steps ablation). */
+  textSteps?: number;
+}
+
+export interface DDiTEvalModel extends EvalModel {
+  /** Frees the cached prompt encodings (the checkpoint's models belong to the caller). */
+  dispose(): void;
+}
+
+function toTensor(images: readonly RgbImage[]): tf.Tensor4D {
+  const { width, height } = images[0];
+  const per = width * height * 3;
+  const data = new Float32Array(images.length * per);
+  images.forEach((img, b) => {
+    if (img.width !== width || img.height !== height)
+      throw new Error('D-DiT eval model: the images of one batch must have the same size');
+    data.set(img.data, b * per);
+  });
+  return tf.tensor4d(data, [images.length, height, width, 3]);
+}
+
+async function toImages(t: tf.Tensor4D): Promise<RgbImage[]> {
+  const [batch, height, width] = t.shape;
+  const data = (await t.data()) as Float32Array;
+  const per = height * width * 3;
+  return Array.from({ length: batch }, (_, b) => {
+    const out = new Float32Array(per);
+    for (let i = 0; i < per; i++) out[i] = Math.min(1, Math.max(0, data[b * per + i]));
+    return { width, height, data: out };
+  });
+}
+
+export function dditEvalModel(parts: DDiTParts, options: DDiTEvalOptions): DDiTEvalModel {
+  const who = 'eval';
+  const { settings } = options;
+  const tok = parts.tokenizer;
+  const model = asModel(inferenceModel(parts.transformer), who);
+  const encoder = asTextEncoder(inferenceModel(parts.textEncoder), who);
+  const vae = asVae(inferenceModel(parts.vae), who);
+  const encoded = new Map<string, tf.Tensor3D>();
+
+  const encode = async (texts: string[], length: number): Promise<tf.Tensor3D> => {
+    const ids = tf.tensor2d(
+      texts.map((t) => tok.encodePadded(t, length)),
+      undefined,
+      'int32',
+    );
+    try {
+      return await encoder.encode(ids);
+    } finally {
+      ids.dispose();
+    }
+  };
+  /** Encodings reused by every batch (the negative prompt), kept until dispose(). */
+  const encodeOnce = async (text: string, length: number): Promise<tf.Tensor3D> => {
+    const key = `${length}\0${text}`;
+    let e = encoded.get(key);
+    if (!e) encoded.set(key, (e = await encode([text], length)));
+    return e;
+  };
+
+  const textToImageBatch = async (prompts: string[], ctx: ItemContext[]): Promise<RgbImage[]> => {
+    const s = settings.t2i;
+    const negative = s.negative ? await encodeOnce(s.negative.text, s.negative.length) : undefined;
+    let guider: CfgGuider;
+    let positive: tf.Tensor3D | undefined;
+    if (options.unconditional) {
+      guider = new CfgGuider(model, { embeds: negative ?? (await encodeOnce('', s.length)) }, undefined, 1);
+    } else {
+      positive = await encode(prompts, s.length);
+      guider = new CfgGuider(
+        model,
+        { embeds: positive },
+        negative ? { embeds: negative } : undefined,
+        s.cfg,
+        who,
+      );
+    }
+    const sigmas = truncatedSigmas(s.steps, s.shift, s.denoise);
+    const f = parts.vae.config.downsample_factor;
+    const C = parts.vae.config.latent_channels;
+    if (s.width % f !== 0 || s.height % f !== 0)
+      throw new Error(`eval: ${s.width}×${s.height} is not divisible by the VAE's factor ${f}`);
+    const empty = tf.zeros([1, s.height / f, s.width / f, C]) as tf.Tensor4D;
+    const starts = ctx.map((c) => noisedStart(empty, sigmas[0], new Rng(c.seed)));
+    const z = tf.concat(starts, 0);
+    tf.dispose([empty, ...starts]);
+    let samples: tf.Tensor4D | undefined;
+    let images: tf.Tensor4D | undefined;
+    try {
+      samples = await sampleEuler(guider, sigmas, z);
+      images = await vae.decode(samples);
+      return await toImages(images);
+    } finally {
+      tf.dispose([
+        z,
+        ...(samples ? [samples] : []),
+        ...(images ? [images] : []),
+        ...(positive ? [positive] : []),
+      ]);
+    }
+  };
+
+  /** Posterior samples of each image with its item's seed, as the Caption / AnswerQuestion nodes take them. */
+  const latents = async (images: RgbImage[], ctx: ItemContext[], node: string): Promise<tf.Tensor4D> => {
+    const zs: tf.Tensor4D[] = [];
+    try {
+      for (let b = 0; b < images.length; b++) {
+        const x = toTensor([images[b]]);
+        try {
+          zs.push(await encodeForText(node, parts.vae, x, ctx[b].seed));
+        } finally {
+          x.dispose();
+        }
+      }
+      return tf.concat(zs, 0);
+    } finally {
+      tf.dispose(zs);
+    }
+  };
+
+  const sample = async (
+    images: RgbImage[],
+    templates: TextTemplate[],
+    steps: number,
+    ctx: ItemContext[],
+    node: string,
+  ): Promise<string[]> => {
+    const latent = await latents(images, ctx, node);
+    try {
+      return await sampleTextBatch({
+        model,
+        encoder,
+        tokenizer: tok,
+        latent,
+        templates,
+        seeds: ctx.map((c) => c.seed),
+        steps,
+      });
+    } finally {
+      latent.dispose();
+    }
+  };
+
+  return {
+    name: options.name,
+    textToImageBatch,
+    captionBatch: (images, ctx) => {
+      const s = settings.caption;
+      const template = captionTemplateFor(s.prompt, s.length, tok);
+      return sample(
+        images,
+        images.map(() => template),
+        options.textSteps ?? s.steps,
+        ctx,
+        'Caption',
+      );
+    },
+    answerBatch: (items, ctx) => {
+      const s = settings.vqa;
+      const templates = items.map((it) =>
+        questionTemplate(it.question, s.promptFormat, s.vizwiz, s.length, tok),
+      );
+      return sample(
+        items.map((it) => it.image),
+        templates,
+        options.textSteps ?? s.steps,
+        ctx,
+        'AnswerQuestion',
+      );
+    },
+    dispose: () => {
+      tf.dispose([...encoded.values()]);
+      encoded.clear();
+    },
+  };
+}
