@@ -27,21 +27,27 @@ export function formatReport(report: EvalReport, options: FormatOptions = {}): s
   const ctl = options.control;
   if (report.t2i) {
     const t = report.t2i;
-    const header = ctl?.t2i ? ['text-to-image', 'score', 'uncond', 'n'] : ['text-to-image', 'score', 'n'];
+    const header = ctl?.t2i
+      ? ['text-to-image', 'score', 'strict', 'uncond', 'n']
+      : ['text-to-image', 'score', 'strict', 'n'];
     const counts = new Map<string, number>();
     for (const r of report.items)
       if (r.section === 't2i') counts.set(r.category, (counts.get(r.category) ?? 0) + 1);
     const rows = T2I_CATEGORIES.filter((c) => t.categories[c] !== undefined).map((c) => {
-      const row = [c, f3(t.categories[c])];
+      const row = [c, f3(t.categories[c]), f3(t.strict?.categories[c])];
       if (ctl?.t2i) row.push(f3(ctl.t2i.categories[c]));
       row.push(String(counts.get(c) ?? 0));
       return row;
     });
-    const overall = ['overall', f3(t.overall)];
+    const overall = ['overall', f3(t.overall), f3(t.strict?.overall)];
     if (ctl?.t2i) overall.push(f3(ctl.t2i.overall));
     overall.push(String(t.n));
     rows.push(overall);
-    out.push('', table('Text-to-image (GenEval-style: overall = mean of categories)', header, rows));
+    out.push(
+      '',
+      table('Text-to-image (GenEval-style: overall = mean of categories)', header, rows),
+      'strict: no objects beyond those the prompt names (every shapes caption names all of its scene)',
+    );
   }
   if (report.caption) {
     const c = report.caption;

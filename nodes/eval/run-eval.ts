@@ -69,6 +69,8 @@ export interface T2IItemResult {
   category: T2ICategory;
   prompt: string;
   pass: boolean;
+  /** pass with no objects beyond what the prompt names (score-t2i.ts). */
+  strict: boolean;
   objects: boolean;
   count?: boolean;
   relation?: boolean;
@@ -97,7 +99,13 @@ export interface EvalReport {
   set: { name: string; version: number };
   model?: string;
   /** GenEval-style: overall is the mean of the category scores. */
-  t2i: { overall: number; categories: Partial<Record<T2ICategory, number>>; n: number } | null;
+  t2i: {
+    overall: number;
+    categories: Partial<Record<T2ICategory, number>>;
+    /** The same with extra objects failing an image (score-t2i.ts). */
+    strict: { overall: number; categories: Partial<Record<T2ICategory, number>> };
+    n: number;
+  } | null;
   caption: {
     exact_scene: number;
     /** Mean of the per-attribute accuracies in by_attribute. */
@@ -207,6 +215,7 @@ export async function runEvaluation(
 
   if (run.has('t2i')) {
     const byCat = new Map<T2ICategory, boolean[]>();
+    const strictByCat = new Map<T2ICategory, boolean[]>();
     await inBatches(
       set.t2i,
       batchSize,
@@ -228,6 +237,7 @@ export async function runEvaluation(
           category: item.category,
           prompt: item.prompt,
           pass: v.pass,
+          strict: v.strict,
           objects: v.objects,
           found: found.map(summarize),
         };
@@ -235,17 +245,29 @@ export async function runEvaluation(
         if (v.relation !== undefined) r.relation = v.relation;
         if (!byCat.has(item.category)) byCat.set(item.category, []);
         byCat.get(item.category)?.push(v.pass);
+        if (!strictByCat.has(item.category)) strictByCat.set(item.category, []);
+        strictByCat.get(item.category)?.push(v.strict);
         done(r);
       },
       options.signal,
       'textToImageBatch',
     );
-    const categories: Partial<Record<T2ICategory, number>> = {};
-    for (const c of T2I_CATEGORIES) {
-      const passes = byCat.get(c);
-      if (passes) categories[c] = mean(passes.map(Number));
-    }
-    report.t2i = { overall: mean(Object.values(categories)), categories, n: set.t2i.length };
+    const scores = (by: Map<T2ICategory, boolean[]>): Partial<Record<T2ICategory, number>> => {
+      const out: Partial<Record<T2ICategory, number>> = {};
+      for (const c of T2I_CATEGORIES) {
+        const passes = by.get(c);
+        if (passes) out[c] = mean(passes.map(Number));
+      }
+      return out;
+    };
+    const categories = scores(byCat);
+    const strict = scores(strictByCat);
+    report.t2i = {
+      overall: mean(Object.values(categories)),
+      categories,
+      strict: { overall: mean(Object.values(strict)), categories: strict },
+      n: set.t2i.length,
+    };
   }
 
   if (run.has('caption')) {

@@ -1,7 +1,11 @@
 /**
  * Text-to-image pass rule (GenEval-style): the judge's objects must include every required object,
  * matched one to one; a count needs exactly n objects of its shape; a relation must hold between the
- * objects matched to its indices a and b. Extra objects are allowed unless a count forbids them.
+ * objects matched to its indices a and b. Extra objects are allowed unless a count forbids them (the
+ * issue's rule, as GenEval). `strict` also fails an image holding more objects than the prompt accounts
+ * for (its required objects, or n for a count): every caption of the shapes world names every object of
+ * its scene, so an extra object is a mistake — and under the plain rule decoded noise, cluttered with
+ * blobs, passes most single- and two-object prompts.
  */
 import { relationHolds } from '../data/shapes/relations';
 import type { T2IRequirement, RequiredObject } from './eval-set';
@@ -9,10 +13,14 @@ import type { FoundObject } from './judge';
 
 export interface T2IVerdict {
   pass: boolean;
+  /** pass, and no objects beyond what the prompt accounts for. */
+  strict: boolean;
   /** Every required object found, matched one to one. */
   objects: boolean;
   count?: boolean;
   relation?: boolean;
+  /** Objects found beyond what the prompt accounts for (0 when none). */
+  extra: number;
   /** For each required object, the index of the found object it was matched to (−1: none). */
   matched: number[];
 }
@@ -57,7 +65,15 @@ export function scoreT2I(require: T2IRequirement, found: readonly FoundObject[])
   search(0);
 
   const objects = anyMatch !== undefined;
-  const verdict: T2IVerdict = { pass: false, objects, matched: relMatch ?? anyMatch ?? assign };
+  const allowed = Math.max(reqs.length, require.count?.n ?? 0);
+  const extra = Math.max(0, found.length - allowed);
+  const verdict: T2IVerdict = {
+    pass: false,
+    strict: false,
+    objects,
+    extra,
+    matched: relMatch ?? anyMatch ?? assign,
+  };
   let pass = objects;
   if (require.count) {
     const { shape, n } = require.count;
@@ -69,5 +85,6 @@ export function scoreT2I(require: T2IRequirement, found: readonly FoundObject[])
     pass &&= verdict.relation;
   }
   verdict.pass = pass;
+  verdict.strict = pass && extra === 0;
   return verdict;
 }

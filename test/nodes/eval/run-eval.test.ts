@@ -156,8 +156,8 @@ describe('report tables', () => {
     const control = await runEvaluation(set, wrongModel);
     const text = formatReport(report, { control });
     expect(text).toContain('Eval set shapes-public (v1) — model oracle');
-    expect(text).toMatch(/text-to-image\s+score\s+uncond\s+n/);
-    expect(text).toMatch(/counting\s+1\.000\s+0\.000\s+8/);
+    expect(text).toMatch(/text-to-image\s+score\s+strict\s+uncond\s+n/);
+    expect(text).toMatch(/counting\s+1\.000\s+1\.000\s+0\.000\s+8/);
     expect(text).toMatch(/exact scene\s+1\.000/);
     expect(text).toMatch(/relation\s+1\.000/);
     expect(formatReport(report)).not.toContain('uncond');

@@ -25,8 +25,27 @@ describe('scoreT2I', () => {
       ]),
     ).toMatchObject({
       pass: true,
+      strict: false,
+      extra: 1,
       matched: [0, 2],
     });
+  });
+
+  it('strict: an image holds no objects beyond those the prompt names', () => {
+    const req = { objects: [{ shape: 'circle' as const, color: 'red' as const }] };
+    expect(scoreT2I(req, [f('circle', 'red', 0.5, 0.5)])).toMatchObject({
+      pass: true,
+      strict: true,
+      extra: 0,
+    });
+    expect(scoreT2I(req, [f('circle', 'red', 0.5, 0.5), f('square', 'blue', 0.1, 0.1)])).toMatchObject({
+      pass: true,
+      strict: false,
+      extra: 1,
+    });
+    const count = { objects: [{ shape: 'square' as const }], count: { shape: 'square' as const, n: 3 } };
+    const three = [f('square', 'red', 0.2, 0.2), f('square', 'red', 0.5, 0.5), f('square', 'red', 0.8, 0.8)];
+    expect(scoreT2I(count, three)).toMatchObject({ pass: true, strict: true });
   });
 
   it('binds colours to shapes', () => {

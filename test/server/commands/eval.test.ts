@@ -116,7 +116,7 @@ describe('ddit eval on the bundled checkpoint', () => {
     // progress and settings on stderr, tables on stdout
     expect(r.stderr).toMatch(/text-to-image: Euler flow sampler, \d+ steps/);
     expect(r.stderr).toContain('text-to-image control (empty prompt, = CFG 0)');
-    expect(r.stdout).toMatch(/text-to-image\s+score\s+uncond\s+n/);
+    expect(r.stdout).toMatch(/text-to-image\s+score\s+strict\s+uncond\s+n/);
     expect(r.stdout).toContain('Captioning (n = 2)');
     expect(r.stdout).toContain('VQA (n = 3, exact match)');
     expect(r.stdout).toMatch(/Text sampler steps ablation[\s\S]*\n2\s+[\d.]+[\s\S]*\n8\s+[\d.]+/);
