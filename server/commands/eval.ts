@@ -289,6 +289,7 @@ export function register(program: Command): void {
         controller.abort();
       };
       process.once('SIGINT', onSigint);
+      process.once('SIGTERM', onSigint);
       let code = 0;
       try {
         const result = await evaluateCheckpoint({
@@ -325,6 +326,7 @@ export function register(program: Command): void {
         }
       } finally {
         process.off('SIGINT', onSigint);
+        process.off('SIGTERM', onSigint);
       }
       // Exit explicitly: tensor backends may keep worker threads alive.
       process.exit(code);
