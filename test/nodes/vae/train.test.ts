@@ -62,10 +62,9 @@ describe('TrainVAE', () => {
     const r2 = await createEngine().execute(graph(b, 4), { loop: { iterations: 10 }, onEvent });
     expect(r2.status).toBe('success');
     expect(runB).toHaveLength(4);
-    // Same trajectory within 1e-2: on CI with the native BLAS kernels the resumed steps differed by ~1e-3
-    // (loss 1.48); bit-exact resume is not yet diagnosed there (suspect: thread split of pooled GEMMs).
-    for (let i = 0; i < 2; i++) expect(runB[i]).toBeCloseTo(runA[i], 4);
-    for (let i = 2; i < 4; i++) expect(Math.abs(runB[i] - runA[i])).toBeLessThan(1e-2);
+    // The same trajectory. (Resumed steps once drifted by ~1e-3: native AdamW updated weights in place and
+    // XNNPACK kept serving the conv filters it had packed from the old values; it now writes fresh storage.)
+    for (let i = 0; i < 4; i++) expect(runB[i]).toBeCloseTo(runA[i], 5);
 
     const info = inspectCheckpoint(path.join(a, 'vae.safetensors'));
     expect(info.parts).toEqual(['vae']);
