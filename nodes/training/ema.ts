@@ -21,12 +21,21 @@ export class Ema {
   update(weights: ReadonlyMap<string, tf.Tensor>, step: number): void {
     for (const [name, w] of weights) {
       const s = this.shadow.get(name);
+      // assign() shares the new value's storage and takes its own reference: the temporaries must still
+      // be disposed, or every step keeps a full copy of the weights alive.
       if (!s) {
-        this.shadow.set(name, tf.variable(tf.clone(w), false));
+        const copy = tf.clone(w);
+        this.shadow.set(name, tf.variable(copy, false));
+        copy.dispose();
         continue;
       }
-      if (step <= this.cfg.startStep) s.assign(w);
-      else s.assign(tf.tidy(() => tf.add(tf.mul(s, this.cfg.decay), tf.mul(w, 1 - this.cfg.decay))));
+      if (step <= this.cfg.startStep) {
+        s.assign(w);
+        continue;
+      }
+      const next = tf.tidy(() => tf.add(tf.mul(s, this.cfg.decay), tf.mul(w, 1 - this.cfg.decay)));
+      s.assign(next);
+      next.dispose();
     }
   }
 

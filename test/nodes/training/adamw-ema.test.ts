@@ -130,4 +130,16 @@ describe('EMA', () => {
     ema.update(new Map([['w', w]]), 2);
     expect(ema.shadow.get('w')!.dataSync()[0]).toBeCloseTo(0.9 * 2 + 0.1 * 12, 6);
   });
+
+  it('keeps one tensor per weight however many steps it takes (no copy left behind per step)', () => {
+    const ema = new Ema({ decay: 0.99, startStep: 0 });
+    const w = tf.variable(tf.ones([64, 64]));
+    const weights = new Map([['w', w]]);
+    ema.update(weights, 1);
+    const before = tf.memory().numTensors;
+    for (let step = 2; step < 12; step++) ema.update(weights, step);
+    expect(tf.memory().numTensors).toBe(before);
+    ema.dispose();
+    w.dispose();
+  });
 });
