@@ -33,6 +33,9 @@ export const SHAPES_TEXT_ENCODER_CONFIG: Omit<T5Config, 'vocab_size'> = {
   relative_attention_num_buckets: 16,
   relative_attention_max_distance: 32,
   feed_forward_proj: 'gated-gelu',
+  // Learned positions besides T5's relative bias: without them the mask tokens after a prompt were
+  // indistinguishable and the text head predicted padding at every answer slot (2.4k steps, VQA 0.02).
+  absolute_position_embeddings: 64,
 };
 
 function parseConfig<T>(text: string, input: string): T {

@@ -50,6 +50,11 @@ export function buildT5Graph(enc: T5Encoder, opts: T5ExportOptions = {}): OnnxGr
   const e = new OnnxEmitter(g, enc, opts);
   const ids = g.input('ids', 'int64', ['B', 'M']);
   let h = g.op('Gather', [e.param(enc.embedTokens.weight), ids], { axis: 0 });
+  if (enc.embedPositions) {
+    // rows 0..M−1 of the learned position table, broadcast over the batch
+    const rows = g.op('Slice', [e.param(enc.embedPositions.weight), g.ints([0]), g.dim(ids, 1), g.ints([0])]);
+    h = g.op('Add', [h, rows]);
+  }
   if (enc.blocks.length > 0) {
     const maxD = c.relative_attention_max_distance;
     const buckets = new Array<number>(2 * maxD + 1);

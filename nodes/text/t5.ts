@@ -39,6 +39,12 @@ export interface T5Config {
   /** Informational; an encoder has no decoder layers. */
   num_decoder_layers?: number;
   model_type?: string;
+  /**
+   * Not in T5 (0 or absent there): a learned absolute position table of this many rows added to the token
+   * embeddings. Small encoders trained from scratch need it: with relative bias alone, runs of identical
+   * mask tokens come out nearly identical, so the text head cannot tell answer slots from padding.
+   */
+  absolute_position_embeddings?: number;
 }
 
 export interface ResolvedT5Config {
@@ -54,6 +60,7 @@ export interface ResolvedT5Config {
   feed_forward_proj: string;
   gated: boolean;
   activation: 'relu' | 'gelu_new' | 'gelu';
+  absolute_position_embeddings: number;
 }
 
 /** T5-v1.1-XXL encoder (the reference text encoder). */
@@ -102,7 +109,15 @@ export function resolveT5Config(c: T5Config): ResolvedT5Config {
     feed_forward_proj: proj,
     gated,
     activation,
+    absolute_position_embeddings: positionRows(c.absolute_position_embeddings),
   };
+}
+
+function positionRows(v: number | undefined): number {
+  if (v === undefined || v === null || v === 0) return 0;
+  if (!Number.isInteger(v) || v < 0)
+    throw new Error(`T5 config: 'absolute_position_embeddings' must be a non-negative integer, got ${v}`);
+  return v;
 }
 
 /**
@@ -238,6 +253,8 @@ class T5Block extends Module {
 export class T5Encoder extends Module {
   readonly config: ResolvedT5Config;
   readonly embedTokens: Embedding;
+  /** Learned absolute positions (absolute_position_embeddings > 0; not part of T5). */
+  readonly embedPositions: Embedding | null;
   readonly blocks: T5Block[] = [];
   readonly finalNorm: RMSNorm;
 
@@ -246,6 +263,9 @@ export class T5Encoder extends Module {
     const c = resolveT5Config(config);
     this.config = c;
     this.embedTokens = this.module('shared', new Embedding(c.vocab_size, c.d_model, { std: 1 }));
+    this.embedPositions = c.absolute_position_embeddings
+      ? this.module('embed_positions', new Embedding(c.absolute_position_embeddings, c.d_model, { std: 1 }))
+      : null;
     for (let i = 0; i < c.num_layers; i++)
       this.blocks.push(this.module(`encoder.block.${i}`, new T5Block(c, i === 0)));
     this.finalNorm = this.module('encoder.final_layer_norm', new RMSNorm(c.d_model, c.layer_norm_epsilon));
@@ -257,6 +277,14 @@ export class T5Encoder extends Module {
   forward(ids: tf.Tensor2D): tf.Tensor3D {
     const [, M] = ids.shape;
     let h = this.embedTokens.forward(ids) as tf.Tensor3D;
+    if (this.embedPositions) {
+      const P = this.config.absolute_position_embeddings;
+      if (M > P) {
+        throw new Error(`T5 encode: ${M} tokens exceed the encoder's ${P} learned positions`);
+      }
+      const pos = tf.slice(this.embedPositions.weight.value, [0, 0], [M, this.config.d_model]);
+      h = tf.add(h, pos) as tf.Tensor3D;
+    }
     const bias = this.blocks.length ? this.blocks[0].attn.positionBias(M) : null;
     for (const b of this.blocks) h = b.forward(h, bias!);
     return this.finalNorm.forward(h) as tf.Tensor3D;

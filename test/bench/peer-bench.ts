@@ -131,6 +131,7 @@ function modelConfigs(b: BenchConfig, tok: TextTokenizer): BenchSetup['configs']
     relative_attention_num_buckets: bundled?.text_encoder.relative_attention_num_buckets ?? 32,
     relative_attention_max_distance: bundled?.text_encoder.relative_attention_max_distance ?? 128,
     feed_forward_proj: 'gated-gelu',
+    absolute_position_embeddings: bundled?.text_encoder.absolute_position_embeddings,
   };
   return { transformer, text_encoder, vae: fallbackVae() };
 }

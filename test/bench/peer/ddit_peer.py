@@ -224,6 +224,8 @@ class T5:
         w = self.w
         cfg = self.cfg
         h = w["shared.weight"][ids.long()]
+        if "embed_positions.weight" in w:  # learned absolute positions (ddit-studio's small encoders)
+            h = h + w["embed_positions.weight"][: ids.shape[1]]
         bias = self.position_bias(ids.shape[1])
         heads = cfg["num_heads"]
         for i in range(cfg["num_layers"]):

@@ -75,3 +75,21 @@ it('a standard-ops graph (no onnxruntime contrib ops) gives the same states', as
   session.dispose();
   t5.dispose();
 });
+
+it('learned absolute positions (not part of T5): the ONNX graph adds the same rows', async () => {
+  const t5 = randomizeModule(new T5Encoder({ ...BASE, absolute_position_embeddings: 16 }), 10);
+  const onnx = await OnnxTextEncoder.fromModel(t5, { cacheDir: dir });
+  for (const M of [1, 7, 16]) {
+    const ids = tf.tensor2d(
+      Array.from({ length: M }, () => 19),
+      [1, M],
+      'int32',
+    );
+    const ref = t5.encode(ids);
+    const got = await onnx.encode(ids);
+    expect(maxAbsDiff(got, ref)).toBeLessThan(1e-4);
+    tf.dispose([ids, ref, got]);
+  }
+  onnx.dispose();
+  t5.dispose();
+});

@@ -159,6 +159,26 @@ describe.each(BACKENDS)('T5 encoder on %s', (backend) => {
     enc.dispose();
   });
 
+  test('learned absolute positions (absolute_position_embeddings): identical tokens come out distinct', () => {
+    const plain = new T5Encoder(CFG).initialize(3);
+    const withPos = new T5Encoder({ ...CFG, absolute_position_embeddings: 6 }).initialize(3);
+    expect(withPos.namedParameters().map(([n]) => n)).toContain('embed_positions.weight');
+    expect(plain.namedParameters().map(([n]) => n)).not.toContain('embed_positions.weight');
+    const same = [[7, 7, 7, 7]];
+    const out = withPos.encode(same);
+    const rows = tf.unstack(out.squeeze([0]));
+    expect(maxAbsDiff(rows[1], rows[2])).toBeGreaterThan(1e-2);
+    expect(() => withPos.encode([[1, 2, 3, 4, 5, 6, 7]])).toThrow(
+      "7 tokens exceed the encoder's 6 learned positions",
+    );
+    expect(() => new T5Encoder({ ...CFG, absolute_position_embeddings: -1 })).toThrow(
+      "'absolute_position_embeddings' must be a non-negative integer",
+    );
+    tf.dispose([out, ...rows]);
+    plain.dispose();
+    withPos.dispose();
+  });
+
   test('deterministic under a seed, and no tensor leaks over repeated encodes', () => {
     const a = new T5Encoder(CFG).initialize(5);
     const b = new T5Encoder(CFG).initialize(5);
