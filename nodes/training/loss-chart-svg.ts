@@ -70,8 +70,12 @@ export function lossChartSvg(metrics: StepMetrics[], opts: LossChartOptions = {}
   const y1 = Math.max(...all) * 1.05 || 1;
   const sx = (s: number): number => m.left + ((s - x0) / (x1 - x0)) * pw;
   const sy = (v: number): number => m.top + ph - ((Math.min(v, y1) - y0) / (y1 - y0)) * ph;
-  const path = (xs: number[], ys: number[]): string =>
-    xs.map((s, i) => `${i ? 'L' : 'M'}${sx(s).toFixed(1)},${sy(ys[i]).toFixed(1)}`).join('');
+  // At most ~2 points per horizontal pixel: a long run would otherwise make a file of hundreds of KB.
+  const path = (xs: number[], ys: number[]): string => {
+    const every = Math.max(1, Math.ceil(xs.length / (2 * pw)));
+    const keep = xs.map((_, i) => i).filter((i) => i % every === 0 || i === xs.length - 1);
+    return keep.map((i, k) => `${k ? 'L' : 'M'}${sx(xs[i]).toFixed(1)},${sy(ys[i]).toFixed(1)}`).join('');
+  };
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
     `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
