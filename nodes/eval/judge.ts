@@ -13,6 +13,7 @@
  * - Blobs smaller than half the smallest legal object are ignored, so scattered junk is not an object.
  */
 import type { RgbImage } from '../data/shapes/render';
+import type { Scene } from '../data/shapes/world';
 import {
   COLOR_RGB,
   COLORS,
@@ -262,4 +263,24 @@ function measure(image: RgbImage, pixels: number[], coreLen: number): FoundObjec
   const x = cx / W;
   const y = cy / H - (shape === 'triangle' ? half / 3 : 0);
   return { shape, color: pal.color, size, x, y, area, fill, skew };
+}
+
+/**
+ * Whether the judge found exactly the scene's objects: the same count and, one to one, the same shape and
+ * colour — and, unless `exact` is false, the same size with the centre within 0.05 of the canvas.
+ */
+export function judgedRight(scene: Scene, found: readonly FoundObject[], exact = true): boolean {
+  if (found.length !== scene.objects.length) return false;
+  const used = new Set<number>();
+  return scene.objects.every((o) => {
+    const j = found.findIndex(
+      (f, k) =>
+        !used.has(k) &&
+        f.shape === o.shape &&
+        f.color === o.color &&
+        (!exact || (f.size === o.size && Math.hypot(f.x - o.x, f.y - o.y) < 0.05)),
+    );
+    if (j >= 0) used.add(j);
+    return j >= 0;
+  });
 }

@@ -6,26 +6,8 @@
 import { Rng, uniformIn } from '../../nodes/data/shapes/random';
 import { renderScene, type RgbImage } from '../../nodes/data/shapes/render';
 import { sampleScene } from '../../nodes/data/shapes/sampler';
-import type { Scene } from '../../nodes/data/shapes/world';
 import { addNoise, gaussianBlur } from '../../nodes/eval/degrade';
-import { judgeImage, type FoundObject } from '../../nodes/eval/judge';
-
-function judgedRight(scene: Scene, found: FoundObject[]): boolean {
-  if (found.length !== scene.objects.length) return false;
-  const used = new Set<number>();
-  return scene.objects.every((o) => {
-    const j = found.findIndex(
-      (f, k) =>
-        !used.has(k) &&
-        f.shape === o.shape &&
-        f.color === o.color &&
-        f.size === o.size &&
-        Math.hypot(f.x - o.x, f.y - o.y) < 0.05,
-    );
-    if (j >= 0) used.add(j);
-    return j >= 0;
-  });
-}
+import { judgeImage, judgedRight } from '../../nodes/eval/judge';
 
 const N = 1000;
 const scenes = ((rng) => Array.from({ length: N }, () => sampleScene(rng).scene))(new Rng(2026, 'bench'));

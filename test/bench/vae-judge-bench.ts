@@ -12,24 +12,7 @@ import { loadVae } from '../../nodes/ddit/checkpoint';
 import { Rng } from '../../nodes/data/shapes/random';
 import { renderScene } from '../../nodes/data/shapes/render';
 import { sampleScene } from '../../nodes/data/shapes/sampler';
-import type { Scene } from '../../nodes/data/shapes/world';
-import { judgeImage, type FoundObject } from '../../nodes/eval/judge';
-
-function matches(scene: Scene, found: FoundObject[], strict: boolean): boolean {
-  if (found.length !== scene.objects.length) return false;
-  const used = new Set<number>();
-  return scene.objects.every((o) => {
-    const j = found.findIndex(
-      (f, k) =>
-        !used.has(k) &&
-        f.shape === o.shape &&
-        f.color === o.color &&
-        (!strict || (f.size === o.size && Math.hypot(f.x - o.x, f.y - o.y) < 0.05)),
-    );
-    if (j >= 0) used.add(j);
-    return j >= 0;
-  });
-}
+import { judgeImage, judgedRight } from '../../nodes/eval/judge';
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -42,7 +25,7 @@ async function main(): Promise<void> {
   const images = scenes.map((s) => renderScene(s, { width: 32 }));
   console.log(`${n} scenes at 32×32, reconstructed through the VAE's posterior mean`);
   console.log('vae'.padEnd(44) + 'exact'.padStart(8) + 'shape+color'.padStart(13) + 'MSE'.padStart(10));
-  const clean = images.map((im) => judgeImage(im)).map((f, i) => matches(scenes[i], f, true));
+  const clean = images.map((im) => judgeImage(im)).map((f, i) => judgedRight(scenes[i], f));
   console.log('(clean renders)'.padEnd(44) + (clean.filter(Boolean).length / n).toFixed(3).padStart(8));
   for (const file of files) {
     const vae = loadVae(file);
@@ -62,8 +45,8 @@ async function main(): Promise<void> {
         const rec = { width: 32, height: 32, data: out.slice(k * im.data.length, (k + 1) * im.data.length) };
         for (let i = 0; i < im.data.length; i++) se += (rec.data[i] - im.data[i]) ** 2;
         const found = judgeImage(rec);
-        if (matches(scenes[b + k], found, true)) exact++;
-        if (matches(scenes[b + k], found, false)) loose++;
+        if (judgedRight(scenes[b + k], found)) exact++;
+        if (judgedRight(scenes[b + k], found, false)) loose++;
       });
     }
     vae.dispose();

@@ -3,27 +3,7 @@ import { renderScene, type RgbImage } from '../../../nodes/data/shapes/render';
 import { sampleScene } from '../../../nodes/data/shapes/sampler';
 import type { Scene } from '../../../nodes/data/shapes/world';
 import { addNoise, gaussianBlur } from '../../../nodes/eval/degrade';
-import { judgeImage, type FoundObject } from '../../../nodes/eval/judge';
-
-/** Right when the judge finds exactly the scene's objects: same count, and one to one the same shape,
- *  colour and size with the centre within 0.05 of the canvas. */
-function judgedRight(scene: Scene, found: FoundObject[]): boolean {
-  if (found.length !== scene.objects.length) return false;
-  const used = new Set<number>();
-  return scene.objects.every((o) => {
-    const j = found.findIndex(
-      (f, k) =>
-        !used.has(k) &&
-        f.shape === o.shape &&
-        f.color === o.color &&
-        f.size === o.size &&
-        Math.hypot(f.x - o.x, f.y - o.y) < 0.05,
-    );
-    if (j < 0) return false;
-    used.add(j);
-    return true;
-  });
-}
+import { judgeImage, judgedRight } from '../../../nodes/eval/judge';
 
 function accuracy(n: number, seed: number, make: (scene: Scene, rng: Rng) => RgbImage): number {
   const rng = new Rng(seed, 'judge-test');
