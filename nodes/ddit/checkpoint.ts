@@ -40,8 +40,9 @@ export interface SaveCheckpointOptions {
 }
 
 export function ddItConfigOf(c: ResolvedDDiTConfig): DDiTConfig {
-  const { width, ...rest } = c;
-  return { ...rest, caption_projection_dim: width };
+  const { width, text_pooling, ...rest } = c;
+  // the spec's 'none' stays implicit so configs of spec models read as before
+  return { ...rest, caption_projection_dim: width, ...(text_pooling !== 'none' ? { text_pooling } : {}) };
 }
 
 export function vaeConfigOf(c: ResolvedVaeConfig): VaeConfig {

@@ -26,7 +26,17 @@ export interface DDiTConfig {
   mask_token_id?: number;
   /** Accepted and ignored (SD3's pooled-text width; D-DiT removes pooled text). */
   pooled_projection_dim?: number;
+  /**
+   * Not in D-DiT (a documented deviation for models trained from scratch): 'mean' adds SD3's pooled-text
+   * path back, fed with the mean of the encoder states over the M positions — y = MLP(e(τ)) +
+   * MLP_text(mean(E)). Without a pretrained text-to-image model underneath, attention alone was slow to
+   * make the image depend on the prompt. Default 'none' (the spec).
+   */
+  text_pooling?: TextPooling;
 }
+
+export const TEXT_POOLINGS = ['none', 'mean'] as const;
+export type TextPooling = (typeof TEXT_POOLINGS)[number];
 
 export interface ResolvedDDiTConfig extends Required<
   Omit<DDiTConfig, 'caption_projection_dim' | 'pooled_projection_dim'>
@@ -78,6 +88,12 @@ export function resolveDDiTConfig(c: DDiTConfig): ResolvedDDiTConfig {
       `D-DiT config: caption_projection_dim ${c.caption_projection_dim} must equal the width ${width}`,
     );
   }
+  const pooling = c.text_pooling ?? 'none';
+  if (!(TEXT_POOLINGS as readonly string[]).includes(pooling)) {
+    throw new Error(
+      `D-DiT config: 'text_pooling' must be one of ${TEXT_POOLINGS.join(', ')}, got ${JSON.stringify(c.text_pooling)}`,
+    );
+  }
   if (width % 4 !== 0)
     throw new Error(`D-DiT config: width ${width} must be divisible by 4 (2-D sin-cos table)`);
   return {
@@ -93,6 +109,7 @@ export function resolveDDiTConfig(c: DDiTConfig): ResolvedDDiTConfig {
     vocab_size: c.vocab_size,
     null_image_tokens: c.null_image_tokens ?? 0,
     mask_token_id: c.mask_token_id ?? c.vocab_size - 1,
+    text_pooling: pooling,
     width,
   };
 }

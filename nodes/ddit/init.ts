@@ -22,6 +22,9 @@ export const SHAPES_TRANSFORMER_CONFIG: Omit<DDiTConfig, 'vocab_size'> = {
   joint_attention_dim: 128,
   pos_embed_max_size: 8,
   null_image_tokens: 0,
+  // not in D-DiT: trained from scratch, the image stream ignored the prompt for 5k+ steps with attention
+  // alone (its x₀ guess at σ = 1 was the same for every prompt); see models/README.md
+  text_pooling: 'mean',
 };
 
 export const SHAPES_TEXT_ENCODER_CONFIG: Omit<T5Config, 'vocab_size'> = {

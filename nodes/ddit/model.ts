@@ -57,6 +57,8 @@ export interface DDiTOutputs {
   logits?: tf.Tensor3D;
 }
 
+const zeroInit = 'zeros' as const;
+
 /** Timestep MLP: 256 sinusoid channels → D → D. */
 class TimestepEmbedder extends Module {
   readonly linear1: Linear;
@@ -68,6 +70,22 @@ class TimestepEmbedder extends Module {
   }
   forward(tau: tf.Tensor): tf.Tensor2D {
     return this.linear2.forward(silu(this.linear1.forward(timestepEmbedding(tau, 256)))) as tf.Tensor2D;
+  }
+}
+
+/** SD3's pooled-text projection: d_enc → D → D (SiLU between); the output layer starts at zero. */
+class PooledTextEmbedder extends Module {
+  readonly linear1: Linear;
+  readonly linear2: Linear;
+  constructor(encWidth: number, width: number) {
+    super();
+    this.linear1 = this.module('linear_1', new Linear(encWidth, width));
+    // zero: adding the path to a trained model leaves its outputs unchanged until training moves it
+    this.linear2 = this.module('linear_2', new Linear(width, width, { init: zeroInit }));
+  }
+  /** enc [B,M,d_enc] → [B,D] from the mean over the M positions. */
+  forward(enc: tf.Tensor3D): tf.Tensor2D {
+    return this.linear2.forward(silu(this.linear1.forward(tf.mean(enc, 1)))) as tf.Tensor2D;
   }
 }
 
@@ -105,8 +123,6 @@ class JointAttention extends Module {
     this.toAddOut = this.module('to_add_out', new Linear(width, width));
   }
 }
-
-const zeroInit = 'zeros' as const;
 
 /** One full joint block (spec §1.6); used for every block, including the last. */
 export class JointBlock extends Module {
@@ -173,6 +189,8 @@ export class DDiT extends Module {
   readonly patchBias: Parameter;
   readonly posTable: Parameter;
   readonly timeEmbedder: TimestepEmbedder;
+  /** Present when config.text_pooling is 'mean' (not in D-DiT; see the config). */
+  readonly textEmbedder: PooledTextEmbedder | null;
   readonly contextEmbedder: Linear;
   readonly blocks: JointBlock[] = [];
   readonly imageNormOut: Linear;
@@ -201,6 +219,10 @@ export class DDiT extends Module {
       init: () => tf.tensor(sincosPosTable(D, G, cfg.sample_size / p), [1, G * G, D]),
     });
     this.timeEmbedder = this.module('time_text_embed.timestep_embedder', new TimestepEmbedder(D));
+    this.textEmbedder =
+      cfg.text_pooling === 'mean'
+        ? this.module('time_text_embed.text_embedder', new PooledTextEmbedder(cfg.joint_attention_dim, D))
+        : null;
     this.contextEmbedder = this.module('context_embedder', new Linear(cfg.joint_attention_dim, D));
     for (let i = 0; i < cfg.num_layers; i++) {
       this.blocks.push(this.module(`transformer_blocks.${i}`, new JointBlock(D, cfg.num_attention_heads)));
@@ -254,9 +276,12 @@ export class DDiT extends Module {
     return tf.add(tokens, cropPosTable(this.posTable.value, G, gh, gw)) as tf.Tensor3D;
   }
 
-  /** y = MLP(e(τ)), the only conditioning vector: [B, D]. */
-  embedTime(tau: tf.Tensor1D): tf.Tensor2D {
-    return this.timeEmbedder.forward(tau);
+  /** y = MLP(e(τ)) [B, D], plus the pooled-text vector when the config adds it back. */
+  embedTime(tau: tf.Tensor1D, enc?: tf.Tensor3D): tf.Tensor2D {
+    const y = this.timeEmbedder.forward(tau);
+    if (!this.textEmbedder) return y;
+    if (!enc) throw new Error('D-DiT: text_pooling needs the text embeddings for the conditioning vector');
+    return tf.add(y, this.textEmbedder.forward(enc)) as tf.Tensor2D;
   }
 
   /** Both heads (the samplers' DualModel interface). */
@@ -297,7 +322,7 @@ export class DDiT extends Module {
           throw new Error('D-DiT: a text-only call needs null_image_tokens in the config');
         x = tf.tile(this.nullImageEmbd.value, [B, 1, 1]) as tf.Tensor3D;
       }
-      const y = this.embedTime(tauT);
+      const y = this.embedTime(tauT, enc);
       const sy = silu(y) as tf.Tensor2D;
       let c = this.contextEmbedder.forward(enc) as tf.Tensor3D;
       const last = this.blocks.length - 1;

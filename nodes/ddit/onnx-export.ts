@@ -117,7 +117,12 @@ export function buildDDiTGraph(model: DDiT, opts: DDiTExportOptions = {}): OnnxG
   const args = g.op('Mul', [g.unsqueeze(tau, [1]), g.weight('timestep_freqs', freqs, [1, half])]);
   const temb = g.op('Concat', [g.op('Cos', [args]), g.op('Sin', [args])], { axis: 1 });
   const te = model.timeEmbedder;
-  const y = e.linear(e.silu(e.linear(temb, te.linear1)), te.linear2);
+  let y = e.linear(e.silu(e.linear(temb, te.linear1)), te.linear2);
+  const tx = model.textEmbedder;
+  if (tx) {
+    const pooled = g.op('ReduceMean', [enc], { axes: [1], keepdims: 0 });
+    y = g.op('Add', [y, e.linear(e.silu(e.linear(pooled, tx.linear1)), tx.linear2)]);
+  }
   const sy = e.silu(y);
 
   let x: string;

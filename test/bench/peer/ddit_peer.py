@@ -154,6 +154,9 @@ class DDiT:
         temb = torch.cat([torch.cos(args), torch.sin(args)], 1)
         te = "time_text_embed.timestep_embedder."
         y = linear(F.silu(linear(temb, w, te + "linear_1")), w, te + "linear_2")
+        if cfg.get("text_pooling", "none") == "mean":
+            tx = "time_text_embed.text_embedder."
+            y = y + linear(F.silu(linear(enc.mean(1), w, tx + "linear_1")), w, tx + "linear_2")
         sy = F.silu(y)
         c = linear(enc, w, "context_embedder")
         last = cfg["num_layers"] - 1

@@ -250,3 +250,41 @@ describe('D-DiT gradients (finite differences, wasm)', () => {
     model.dispose();
   });
 });
+
+describe('D-DiT pooled text (text_pooling: mean, a documented deviation)', () => {
+  test('a zero-initialised pooled path leaves a spec model unchanged; trained, it adds MLP(mean E) to y', () => {
+    const spec = randomModel(40);
+    const pooled = new DDiT({ ...CFG, text_pooling: 'mean' }).initialize(41);
+    const names = pooled.namedParameters().map(([n]) => n);
+    expect(names).toContain('time_text_embed.text_embedder.linear_1.weight');
+    expect(names).toContain('time_text_embed.text_embedder.linear_2.bias');
+    // the spec model's weights plus the new path at its initial values
+    const st = new Map(spec.state());
+    for (const [n, t] of pooled.state()) if (!st.has(n)) st.set(n, t);
+    pooled.loadState(st);
+    const z = randn([2, 4, 4, 3], 42) as tf.Tensor4D;
+    const enc = randn([2, 3, 5], 43) as tf.Tensor3D;
+    const a = spec.forward(z, [100, 900], enc);
+    const b = pooled.forward(z, [100, 900], enc);
+    expect(maxAbsDiff(a.velocity!, b.velocity!)).toBe(0);
+    expect(maxAbsDiff(a.logits!, b.logits!)).toBe(0);
+
+    const trained = randomModel(44, { ...CFG, text_pooling: 'mean' });
+    const w = new Map(trained.namedParameters().map(([n, p]) => [n, p.value]));
+    const lin = (x: tf.Tensor, n: string) =>
+      tf.add(tf.matMul(x as tf.Tensor2D, w.get(`${n}.weight`) as tf.Tensor2D), w.get(`${n}.bias`)!);
+    const tau = tf.tensor1d([100, 900]);
+    const h = lin(tf.mean(enc, 1), 'time_text_embed.text_embedder.linear_1');
+    const expected = tf.add(
+      trained.timeEmbedder.forward(tau),
+      lin(tf.mul(h, tf.sigmoid(h)), 'time_text_embed.text_embedder.linear_2'),
+    );
+    expect(maxAbsDiff(trained.embedTime(tau, enc), expected)).toBeLessThan(1e-5);
+    // the prompt now reaches y, so the text changes the conditioning vector itself
+    expect(maxAbsDiff(trained.embedTime(tau, enc), trained.embedTime(tau, tf.neg(enc)))).toBeGreaterThan(
+      1e-3,
+    );
+    expect(() => trained.embedTime(tau)).toThrow(/text_pooling needs the text embeddings/);
+    [spec, pooled, trained].forEach((m) => m.dispose());
+  });
+});

@@ -33,6 +33,7 @@ const TOL = 1e-4;
 describe.each([
   ['patch 2', CFG],
   ['patch 1', { ...CFG, patch_size: 1, out_channels: 2, sample_size: 4 }],
+  ['pooled text', { ...CFG, text_pooling: 'mean' as const }],
 ])('OnnxDDiT (%s) agrees with the tfjs DDiT', (_label, cfg) => {
   let model: DDiT;
   let onnx: OnnxDDiT;
