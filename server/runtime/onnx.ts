@@ -32,6 +32,7 @@ function ort(): OrtModule {
 }
 
 export type OnnxDevice = 'auto' | 'cpu' | 'cuda';
+export type OnnxSpinning = boolean | 'run';
 
 export interface OnnxSessionOptions {
   /** 'auto' (default, or DDIT_ONNX_DEVICE): CUDA when its provider library is installed, else CPU. */
@@ -40,11 +41,14 @@ export interface OnnxSessionOptions {
   threads?: number;
   graphOptimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /**
-   * Let idle intra-op threads spin for new work (onnxruntime's own default). Off by default here: spinning
-   * threads take the cores from the JS thread between runs and from other processes, which made a 16-step
-   * masked sampler 5–10× slower on a shared 2-core machine. Default: DDIT_ONNX_SPINNING=0|1, else false.
+   * Whether idle intra-op threads spin for new work. 'run' (default): they spin between the operators of
+   * one run (a wake-up per operator cost more than a small D-DiT operator itself: 20–30% of a bundled-model
+   * forward) and stop when the run returns, so they do not take the cores from the JS thread and from other
+   * processes between runs (always spinning made a 16-step masked sampler 5–10× slower on a shared 2-core
+   * machine). true: onnxruntime's own default (spin, also between runs); false: always sleep.
+   * Default: DDIT_ONNX_SPINNING=0|1|run, else 'run'.
    */
-  spinning?: boolean;
+  spinning?: OnnxSpinning;
   /** Name used in error messages (default: the file name, or "onnx model"). */
   label?: string;
 }
@@ -117,11 +121,18 @@ function defaultThreads(): number {
   return coreCount();
 }
 
-function spinningFromEnv(): boolean {
+function spinningFromEnv(): OnnxSpinning {
   const raw = process.env.DDIT_ONNX_SPINNING?.trim();
-  if (!raw) return false;
+  if (!raw || raw === 'run') return 'run';
   if (raw === '0' || raw === '1') return raw === '1';
-  throw new Error(`DDIT_ONNX_SPINNING="${raw}" must be 0 or 1`);
+  throw new Error(`DDIT_ONNX_SPINNING="${raw}" must be 0, 1 or run`);
+}
+
+/** onnxruntime session config entries for a spinning mode. */
+function spinningConfig(mode: OnnxSpinning): Record<string, string> {
+  if (mode === true) return {};
+  if (mode === 'run') return { 'session.force_spinning_stop': '1' };
+  return { 'session.intra_op.allow_spinning': '0', 'session.inter_op.allow_spinning': '0' };
 }
 
 function deviceFromEnv(): OnnxDevice {
@@ -288,9 +299,7 @@ export class OnnxModel {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: opts.graphOptimization ?? 'all',
-      ...((opts.spinning ?? spinningFromEnv())
-        ? {}
-        : { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }),
+      extra: spinningConfig(opts.spinning ?? spinningFromEnv()),
     };
     const create = (providers: string[]) => {
       const options = { ...base, executionProviders: providers };

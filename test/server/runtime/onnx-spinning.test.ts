@@ -16,7 +16,7 @@ describe('onnxruntime thread spinning setting', () => {
     else process.env.DDIT_ONNX_SPINNING = saved;
   });
 
-  it.each([undefined, '0', '1'])('sessions run with DDIT_ONNX_SPINNING=%s', async (v) => {
+  it.each([undefined, '0', '1', 'run'])('sessions run with DDIT_ONNX_SPINNING=%s', async (v) => {
     if (v === undefined) delete process.env.DDIT_ONNX_SPINNING;
     else process.env.DDIT_ONNX_SPINNING = v;
     const m = await OnnxModel.load(relu(), { threads: 2 });
@@ -27,8 +27,12 @@ describe('onnxruntime thread spinning setting', () => {
 
   it('the option overrides the variable, and a bad value is named', async () => {
     process.env.DDIT_ONNX_SPINNING = 'yes';
-    await expect(OnnxModel.load(relu())).rejects.toThrow('DDIT_ONNX_SPINNING="yes" must be 0 or 1');
-    const m = await OnnxModel.load(relu(), { spinning: true });
-    m.dispose();
+    await expect(OnnxModel.load(relu())).rejects.toThrow('DDIT_ONNX_SPINNING="yes" must be 0, 1 or run');
+    for (const spinning of [true, false, 'run'] as const) {
+      const m = await OnnxModel.load(relu(), { spinning });
+      const { y } = await m.run({ x: tf.tensor1d([3, -4]) });
+      expect(Array.from(y.dataSync())).toEqual([3, 0]);
+      m.dispose();
+    }
   });
 });
