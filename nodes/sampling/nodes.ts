@@ -93,6 +93,7 @@ export const FlowMatchSampler = defineNode({
     const z = noisedStart(start, sigmas[0], new Rng(seed));
     try {
       const samples = await sampleEuler(g, sigmas, z, async ({ index, total, x0 }) => {
+        await ctx.interruptionPoint();
         if (preview === 'none') ctx.progress(index + 1, total);
         else ctx.progress(index + 1, total, await latentPreview(x0, v, preview === 'vae'));
       });

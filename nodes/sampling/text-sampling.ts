@@ -74,7 +74,8 @@ export async function sampleText(req: TextSampleRequest, ctx: NodeContext): Prom
     steps: req.steps,
     rng: new Rng(req.seed),
     probabilities: (x) => textProbabilities(req.model, req.encoder, req.latent, x, batch, m, tok.maskId),
-    onStep: ({ step, steps, tokens }) => {
+    onStep: async ({ step, steps, tokens }) => {
+      await ctx.interruptionPoint();
       const first = Array.from(tokens.subarray(0, m));
       states.push(first);
       const masked = first.map((t) => t === tok.maskId);

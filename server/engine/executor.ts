@@ -250,6 +250,10 @@ export class Engine {
                   stopReason = reason ?? `stopped by node ${id}`;
                 },
               },
+              interruptionPoint: async () => {
+                await new Promise<void>((resolve) => setImmediate(resolve));
+                if (signal.aborted) throw new InterruptedError();
+              },
               progress: (value: number, max: number, preview?: Preview) => {
                 if (signal.aborted) throw new InterruptedError();
                 emit({ type: 'progress', data: { prompt_id: promptId, node: id, value, max }, preview });

@@ -153,6 +153,12 @@ export interface NodeContext {
   readonly state: Map<string, unknown>;
   /** Report progress (also an interruption point). */
   progress(value: number, max: number, preview?: Preview): void;
+  /**
+   * Lets the event loop turn once, then throws if the run was interrupted. Long loops of synchronous
+   * tensor work await it per step: without a turn, an interrupt (Ctrl+C, SIGTERM, the server's IPC
+   * message) is only seen when the node returns.
+   */
+  interruptionPoint(): Promise<void>;
   /** Send a custom event to clients (text-denoising states, training metrics): new type names only. */
   send(type: string, data: Record<string, unknown>): void;
   /** Set what this node shows in the editor (merged into the `executed` event and the history). */

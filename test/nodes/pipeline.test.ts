@@ -287,6 +287,7 @@ describe('node runs free what they make', () => {
       loop: { index: 0, total: 1, stop: () => {} },
       state: new Map(),
       progress: () => {},
+      interruptionPoint: async () => {},
       send: () => {},
       ui: () => {},
     }) as never;

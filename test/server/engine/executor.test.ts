@@ -186,6 +186,42 @@ describe('Engine execution', () => {
     expect(thrown).toBeInstanceOf(InterruptedError);
   });
 
+  test('interruptionPoint() lets a timer abort a loop of synchronous work mid-node', async () => {
+    const busy = (ms: number) => {
+      const end = Date.now() + ms;
+      while (Date.now() < end);
+    };
+    let steps = 0;
+    const make = (yielding: boolean) =>
+      defineNode({
+        type: yielding ? 'TestYieldingLoop' : 'TestBlockingLoop',
+        category: 'test',
+        description: 'Forty steps of 5 ms of synchronous work, as a tfjs sampler does.',
+        output: true,
+        inputs: {},
+        outputs: {},
+        run: async (_i, ctx) => {
+          for (steps = 0; steps < 40; steps++) {
+            if (yielding) await ctx.interruptionPoint();
+            busy(5);
+          }
+          return {};
+        },
+      });
+    const engine = makeEngine([make(true), make(false)]);
+    const run = async (type: string) => {
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 30);
+      const r = await engine.execute({ '1': { class_type: type, inputs: {} } }, { signal: ac.signal });
+      return { status: r.status, steps };
+    };
+    // without a turn of the event loop the timer cannot fire until the node has finished
+    expect(await run('TestBlockingLoop')).toEqual({ status: 'success', steps: 40 });
+    const r = await run('TestYieldingLoop');
+    expect(r.status).toBe('interrupted');
+    expect(r.steps).toBeLessThan(40);
+  });
+
   test('an error in one node reports node, class and inputs, and the next run works', async () => {
     const engine = makeEngine();
     const c = collect();
