@@ -49,6 +49,16 @@ function parseConfig<T>(text: string, input: string): T {
   }
 }
 
+/** A model built from one config input; a config the model rejects is reported against that input. */
+function build<T>(input: string, make: () => T): T {
+  try {
+    return make();
+  } catch (e) {
+    const msg = (e as Error).message;
+    throw new Error(msg.startsWith('input ') ? msg : `input '${input}': ${msg}`);
+  }
+}
+
 export const InitCheckpoint = defineNode({
   type: 'InitCheckpoint',
   displayName: 'New Checkpoint',
@@ -91,15 +101,19 @@ export const InitCheckpoint = defineNode({
     }
     const tokenizer = TextTokenizer.fromFile(inp.tokenizer_file);
     const vocab = tokenizer.vocabSize;
-    const dit = new DDiT({
-      ...parseConfig<DDiTConfig>(inp.transformer_config, 'transformer_config'),
-      vocab_size: vocab,
-      mask_token_id: tokenizer.maskId,
-    }).initialize(inp.seed);
-    const enc = new T5Encoder({
-      ...parseConfig<T5Config>(inp.text_encoder_config, 'text_encoder_config'),
-      vocab_size: vocab,
-    }).initialize(inp.seed + 1);
+    const dit = build('transformer_config', () =>
+      new DDiT({
+        ...parseConfig<DDiTConfig>(inp.transformer_config, 'transformer_config'),
+        vocab_size: vocab,
+        mask_token_id: tokenizer.maskId,
+      }).initialize(inp.seed),
+    );
+    const enc = build('text_encoder_config', () =>
+      new T5Encoder({
+        ...parseConfig<T5Config>(inp.text_encoder_config, 'text_encoder_config'),
+        vocab_size: vocab,
+      }).initialize(inp.seed + 1),
+    );
     const vae = loadVae(inp.vae_file);
     try {
       await saveCheckpoint(out, { transformer: dit, vae, textEncoder: enc, tokenizer });
