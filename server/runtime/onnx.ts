@@ -41,12 +41,13 @@ export interface OnnxSessionOptions {
   threads?: number;
   graphOptimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /**
-   * Whether idle intra-op threads spin for new work. 'run' (default): they spin between the operators of
-   * one run (a wake-up per operator cost more than a small D-DiT operator itself: 20–30% of a bundled-model
-   * forward) and stop when the run returns, so they do not take the cores from the JS thread and from other
-   * processes between runs (always spinning made a 16-step masked sampler 5–10× slower on a shared 2-core
-   * machine). true: onnxruntime's own default (spin, also between runs); false: always sleep.
-   * Default: DDIT_ONNX_SPINNING=0|1|run, else 'run'.
+   * Whether idle intra-op threads spin for new work. false (default): they sleep — spinning threads take the
+   * cores from the JS thread between runs and from other processes (always spinning made a 16-step masked
+   * sampler 5–10× slower on a shared 2-core machine). 'run': they spin between the operators of one run and
+   * stop when it returns (onnxruntime's session.force_spinning_stop). true: onnxruntime's own default.
+   * On the peer benchmark 'run' was faster for the samplers (0.57–0.59× PyTorch against 0.58–0.73×) but slower for
+   * a single forward (1.15× against 0.58–0.67×), within this machine's noise, so it stays opt-in.
+   * Default: DDIT_ONNX_SPINNING=0|1|run, else false.
    */
   spinning?: OnnxSpinning;
   /** Name used in error messages (default: the file name, or "onnx model"). */
@@ -123,7 +124,8 @@ function defaultThreads(): number {
 
 function spinningFromEnv(): OnnxSpinning {
   const raw = process.env.DDIT_ONNX_SPINNING?.trim();
-  if (!raw || raw === 'run') return 'run';
+  if (!raw) return false;
+  if (raw === 'run') return 'run';
   if (raw === '0' || raw === '1') return raw === '1';
   throw new Error(`DDIT_ONNX_SPINNING="${raw}" must be 0, 1 or run`);
 }
