@@ -54,8 +54,7 @@ function build<T>(input: string, make: () => T): T {
   try {
     return make();
   } catch (e) {
-    const msg = (e as Error).message;
-    throw new Error(msg.startsWith('input ') ? msg : `input '${input}': ${msg}`);
+    throw new Error(`input '${input}': ${(e as Error).message}`);
   }
 }
 
@@ -101,18 +100,13 @@ export const InitCheckpoint = defineNode({
     }
     const tokenizer = TextTokenizer.fromFile(inp.tokenizer_file);
     const vocab = tokenizer.vocabSize;
+    const ditConfig = parseConfig<DDiTConfig>(inp.transformer_config, 'transformer_config');
+    const encConfig = parseConfig<T5Config>(inp.text_encoder_config, 'text_encoder_config');
     const dit = build('transformer_config', () =>
-      new DDiT({
-        ...parseConfig<DDiTConfig>(inp.transformer_config, 'transformer_config'),
-        vocab_size: vocab,
-        mask_token_id: tokenizer.maskId,
-      }).initialize(inp.seed),
+      new DDiT({ ...ditConfig, vocab_size: vocab, mask_token_id: tokenizer.maskId }).initialize(inp.seed),
     );
     const enc = build('text_encoder_config', () =>
-      new T5Encoder({
-        ...parseConfig<T5Config>(inp.text_encoder_config, 'text_encoder_config'),
-        vocab_size: vocab,
-      }).initialize(inp.seed + 1),
+      new T5Encoder({ ...encConfig, vocab_size: vocab }).initialize(inp.seed + 1),
     );
     const vae = loadVae(inp.vae_file);
     try {

@@ -9,15 +9,13 @@ import { Engine, loadBuiltinPacks, NodeRegistry, type ApiPrompt } from '../../..
 import { initRuntime, tf } from '../../../server/runtime';
 import { loadCheckpoint, loadVae, saveCheckpoint } from '../../../nodes/ddit/checkpoint';
 import { TextTokenizer } from '../../../nodes/text/tokenizer';
-import { AutoencoderKL } from '../../../nodes/vae/model';
-import { randomizeModule } from '../../helpers/random-state';
-import { wordLevelJson } from '../text/fixtures';
+import { tinyVae, TOKENIZER_FILE } from '../../helpers/tiny-ddit';
 
 const silent = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} };
 let root: string;
 let engine: Engine;
 let vaeFile: string;
-let tokFile: string;
+const tokFile = TOKENIZER_FILE;
 
 const TRANSFORMER = {
   sample_size: 4,
@@ -43,20 +41,10 @@ beforeAll(async () => {
   await initRuntime({ backend: 'cpu' });
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'ddit-init-'));
   const folders = { models: root, input: root, output: root, temp: root };
-  const vae = randomizeModule(
-    new AutoencoderKL({
-      block_out_channels: [2, 4],
-      layers_per_block: 1,
-      latent_channels: 3,
-      norm_num_groups: 2,
-    }),
-    2,
-  );
+  const vae = tinyVae(2);
   vaeFile = path.join(root, 'vae.safetensors');
   await saveCheckpoint(vaeFile, { vae });
   vae.dispose();
-  tokFile = path.join(root, 'tokenizer.json');
-  fs.writeFileSync(tokFile, JSON.stringify(wordLevelJson()));
   const registry = new NodeRegistry();
   loadBuiltinPacks(registry);
   engine = new Engine({ registry, folders, log: silent });
