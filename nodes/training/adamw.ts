@@ -1,10 +1,12 @@
 /**
  * AdamW as the reference trains with it (spec §2.4): PyTorch's update rule with decoupled weight decay,
  * a linear warm-up lr_k = lr·min(1, k/W) where k counts optimiser steps already taken (so the first
- * step uses lr 0), global-norm clipping, and gradients summed over micro-batches.
+ * step uses lr 0) and optionally a decay after it (lr-schedule.ts), global-norm clipping, and gradients
+ * summed over micro-batches.
  */
 import { tf } from '../../server/runtime/tf';
 import { nativeAdamW, nativeSumSquares } from '../../server/runtime/native-kernels';
+import { learningRate, type LrSchedule, validateLrSchedule } from './lr-schedule';
 
 /** A loss or gradient that is NaN or infinite: the step is refused and nothing is updated. */
 export class NonFiniteError extends Error {
@@ -20,6 +22,10 @@ export interface AdamWConfig {
   warmupSteps: number;
   /** Clip the global L2 norm of all gradients to this value; 0 disables clipping. */
   clipNorm: number;
+  /** After the warm-up: hold lr (the reference), or decay it to minLr by step decaySteps. */
+  schedule?: LrSchedule;
+  decaySteps?: number;
+  minLr?: number;
 }
 
 export const ADAMW_DEFAULTS: AdamWConfig = {
@@ -40,12 +46,6 @@ export interface TrainParam {
 }
 
 export type Grads = Map<string, tf.Tensor>;
-
-/** lr_k = lr·min(1, k/W); W = 0 means no warm-up. */
-export function warmupLr(cfg: Pick<AdamWConfig, 'lr' | 'warmupSteps'>, stepsTaken: number): number {
-  if (cfg.warmupSteps <= 0) return cfg.lr;
-  return cfg.lr * Math.min(1, stepsTaken / cfg.warmupSteps);
-}
 
 /** √(Σ‖g‖²) over every gradient. */
 export function globalNorm(grads: Iterable<tf.Tensor>): number {
@@ -83,10 +83,16 @@ export class AdamW {
 
   constructor(readonly cfg: AdamWConfig) {
     for (const [k, val] of Object.entries(cfg)) {
-      if (!Number.isFinite(val)) throw new Error(`AdamW: '${k}' must be a finite number, got ${val}`);
+      if (k !== 'schedule' && !Number.isFinite(val))
+        throw new Error(`AdamW: '${k}' must be a finite number, got ${val}`);
     }
     if (cfg.lr < 0 || cfg.eps <= 0 || cfg.beta1 < 0 || cfg.beta1 >= 1 || cfg.beta2 < 0 || cfg.beta2 >= 1) {
       throw new Error('AdamW: need lr ≥ 0, eps > 0 and betas in [0, 1)');
+    }
+    try {
+      validateLrSchedule(cfg);
+    } catch (e) {
+      throw new Error(`AdamW: ${(e as Error).message}`);
     }
   }
 
@@ -121,7 +127,7 @@ export class AdamW {
     }
     const clipped = this.cfg.clipNorm > 0 && gradNorm > this.cfg.clipNorm;
     const coef = clipped ? this.cfg.clipNorm / gradNorm : 1;
-    const lr = warmupLr(this.cfg, this.stepsTaken);
+    const lr = learningRate(this.cfg, this.stepsTaken);
     this.stepsTaken++;
     const t = this.stepsTaken;
     const { beta1, beta2, eps, weightDecay } = this.cfg;

@@ -19,6 +19,7 @@ import { captionTemplate, vqaTemplate } from '../sampling/templates';
 import { sampleText } from '../sampling/text-sampling';
 import { asImage, asTextEncoder, asTokenizer, asVae } from '../sampling/values';
 import { ADAMW_DEFAULTS, type AdamWConfig, NonFiniteError } from './adamw';
+import { LR_SCHEDULES, type LrSchedule } from './lr-schedule';
 import { BatchCursor } from './batches';
 import { captionIds, SFT_PROMPT } from './sequences';
 import { type DatasetLike, isDataset, loadImageTextDataset, loadInstructionDataset } from './datasets';
@@ -231,7 +232,9 @@ export const AdamW = defineNode({
     'AdamW settings (spec §2.4): decoupled weight decay on every trained parameter, lr_k = lr·min(1, k/warmup) with ' +
     'k the steps already taken (the first step has lr 0), global gradient-norm clipping at clip_norm (0 = off). The ' +
     "reference's lr 3e-5 suits fine-tuning a large model; a small model trained from scratch wants about 1e-3 " +
-    '(notes/shapes-recipe.md).',
+    '(notes/shapes-recipe.md). schedule: after the warm-up, hold lr (constant, the reference) or decay it to min_lr ' +
+    "by step decay_steps along a half cosine or a line (0 = the run's max_steps). A resumed run follows the " +
+    'schedule from its saved step, so a decay can be added to a run already under way.',
   inputs: {
     lr: { type: 'FLOAT', default: 3e-5, min: 0, max: 1, step: 1e-5, round: 1e-7 },
     beta1: { type: 'FLOAT', default: 0.9, min: 0, max: 0.9999, step: 0.001 },
@@ -240,9 +243,21 @@ export const AdamW = defineNode({
     weight_decay: { type: 'FLOAT', default: 0.01, min: 0, max: 1, step: 0.001 },
     warmup_steps: { type: 'INT', default: 2000, min: 0, max: 1e7 },
     clip_norm: { type: 'FLOAT', default: 2.0, min: 0, max: 1e6, step: 0.1 },
+    schedule: { type: 'COMBO', choices: LR_SCHEDULES, default: 'constant', optional: true },
+    decay_steps: { type: 'INT', default: 0, min: 0, max: 1e9, optional: true },
+    min_lr: { type: 'FLOAT', default: 0, min: 0, max: 1, step: 1e-6, round: 1e-8, optional: true },
   },
   outputs: { optimizer: { type: 'OPTIMIZER' } },
-  run({ lr, beta1, beta2, eps, weight_decay, warmup_steps, clip_norm }) {
+  run({ lr, beta1, beta2, eps, weight_decay, warmup_steps, clip_norm, schedule, decay_steps, min_lr }) {
+    const who = 'AdamW';
+    const minLr = min_lr ?? 0;
+    if (minLr > lr) throw new Error(`${who}: input 'min_lr' (${minLr}) must not exceed lr (${lr})`);
+    const decaySteps = decay_steps ?? 0;
+    if (schedule && schedule !== 'constant' && decaySteps > 0 && decaySteps <= warmup_steps) {
+      throw new Error(
+        `${who}: input 'decay_steps' (${decaySteps}) must be above warmup_steps (${warmup_steps}), or 0 for max_steps`,
+      );
+    }
     const optimizer: AdamWConfig = {
       lr,
       beta1,
@@ -251,6 +266,9 @@ export const AdamW = defineNode({
       weightDecay: weight_decay,
       warmupSteps: warmup_steps,
       clipNorm: clip_norm,
+      schedule: (schedule ?? 'constant') as LrSchedule,
+      decaySteps,
+      minLr,
     };
     return { optimizer };
   },
@@ -376,6 +394,18 @@ function isLastIteration(ctx: NodeContext): boolean {
 
 const SESSION_KEY = 'session';
 
+/** A decaying schedule with decay_steps 0 ends at the run's max_steps. */
+function withDecaySteps(cfg: AdamWConfig, maxSteps: number, who: string): AdamWConfig {
+  if ((cfg.schedule ?? 'constant') === 'constant' || (cfg.decaySteps ?? 0) > 0) return cfg;
+  if (maxSteps <= cfg.warmupSteps) {
+    throw new Error(
+      `${who}: input 'max_steps' (${maxSteps}) must exceed the optimizer's warmup_steps (${cfg.warmupSteps}) ` +
+        `for its ${cfg.schedule} schedule to decay`,
+    );
+  }
+  return { ...cfg, decaySteps: maxSteps };
+}
+
 export const OptimizerStep = defineNode({
   type: 'OptimizerStep',
   displayName: 'Optimizer Step',
@@ -424,7 +454,11 @@ export const OptimizerStep = defineNode({
         model,
         encoder,
         objective,
-        adamw: { ...ADAMW_DEFAULTS, ...(inputs.optimizer as AdamWConfig) },
+        adamw: withDecaySteps(
+          { ...ADAMW_DEFAULTS, ...(inputs.optimizer as AdamWConfig) },
+          inputs.max_steps,
+          who,
+        ),
         ema: inputs.ema as EmaConfig | undefined,
         runDir: runDirFor(ctx.folders, inputs.run_name, who),
         accumulation: inputs.accumulation,

@@ -1,12 +1,6 @@
 import { tf } from '../../../server/runtime/tf';
-import {
-  accumulate,
-  AdamW,
-  ADAMW_DEFAULTS,
-  globalNorm,
-  warmupLr,
-  type Grads,
-} from '../../../nodes/training/adamw';
+import { accumulate, AdamW, ADAMW_DEFAULTS, globalNorm, type Grads } from '../../../nodes/training/adamw';
+import { learningRate } from '../../../nodes/training/lr-schedule';
 import { Ema } from '../../../nodes/training/ema';
 
 /** PyTorch's AdamW on plain numbers, for comparison. */
@@ -36,8 +30,17 @@ function torchAdamW(
 describe('AdamW', () => {
   it('warms up linearly from lr 0 at the first step', () => {
     const cfg = { lr: 1e-3, warmupSteps: 4 };
-    expect([0, 1, 2, 4, 9].map((k) => warmupLr(cfg, k))).toEqual([0, 2.5e-4, 5e-4, 1e-3, 1e-3]);
-    expect(warmupLr({ lr: 0.1, warmupSteps: 0 }, 0)).toBe(0.1);
+    expect([0, 1, 2, 4, 9].map((k) => learningRate(cfg, k))).toEqual([0, 2.5e-4, 5e-4, 1e-3, 1e-3]);
+    expect(learningRate({ lr: 0.1, warmupSteps: 0 }, 0)).toBe(0.1);
+  });
+
+  it('refuses a decaying schedule that would end inside the warm-up', () => {
+    expect(
+      () => new AdamW({ ...ADAMW_DEFAULTS, warmupSteps: 10, schedule: 'cosine', decaySteps: 10 }),
+    ).toThrow(/AdamW: decay_steps must be an integer above warmup_steps \(10\)/);
+    expect(
+      () => new AdamW({ ...ADAMW_DEFAULTS, lr: 1e-3, schedule: 'linear', decaySteps: 5000, minLr: 1e-2 }),
+    ).toThrow(/min_lr must lie in \[0, lr = 0.001\]/);
   });
 
   it('matches the PyTorch update with decoupled weight decay', () => {

@@ -175,6 +175,33 @@ describe('training workflow (looped)', () => {
     expect(trace([...a.metrics, ...b.metrics])).toEqual(trace(straight.metrics));
   });
 
+  it('decays the rate to the end of the run, and a resumed run picks the schedule up at its step', async () => {
+    const linear = { '8': { schedule: 'linear', min_lr: 1e-4 }, '10': { max_steps: 5 } };
+    const e = tinyEngine();
+    const a = await train(e, trainGraph('decayed', linear), 3);
+    const b = await train(sameFolders(e.folder), trainGraph('decayed', linear), 5);
+    // Warm-up over 2 steps, then from 1e-3 at k = 2 to 1e-4 at k = max_steps = 5.
+    const lrs = [...a.metrics, ...b.metrics].map((x) => x.lr as number);
+    [0, 5e-4, 1e-3, 7e-4, 4e-4].forEach((want, i) => expect(lrs[i]).toBeCloseTo(want, 12));
+    expect(b.iterations).toBe(2);
+  });
+
+  it('names the optimizer input that makes a schedule impossible', async () => {
+    const r = await train(
+      tinyEngine(),
+      trainGraph('bad-decay', { '8': { schedule: 'cosine', decay_steps: 2 } }),
+      1,
+    );
+    expect(r.status).toBe('error');
+    expect(r.message).toMatch(/AdamW: input 'decay_steps' \(2\) must be above warmup_steps \(2\)/);
+    const floor = await train(
+      tinyEngine(),
+      trainGraph('bad-floor', { '8': { schedule: 'cosine', min_lr: 0.5 } }),
+      1,
+    );
+    expect(floor.message).toMatch(/AdamW: input 'min_lr' \(0.5\) must not exceed lr/);
+  });
+
   it('stops the loop at max_steps', async () => {
     const e = tinyEngine();
     const r = await train(e, trainGraph('capped', { '10': { max_steps: 2 } }), 10);
