@@ -171,12 +171,48 @@ export interface NativeAddon {
   ): void;
   /** Σ x² over n elements, accumulated in double. */
   sumSquares(n: number, x: Float32Array, xOffset: number): number;
+  /**
+   * Multi-head attention on token-major tensors (q [B,Lq,H·dh], k [B,Lk,H·dh], v [B,Lk,H·dv] → out
+   * [B,Lq,H·dv]), keeping the probabilities p [B,H,Lq,Lk] for the gradient; bias [H,Lq,Lk] or null.
+   */
+  attention(
+    ...args: [
+      ...AttentionDims,
+      ...HeapOperand,
+      ...HeapOperand,
+      ...HeapOperand,
+      ...OptionalOperand,
+      ...HeapOperand,
+      ...HeapOperand,
+    ]
+  ): void;
+  /** Gradients of attention from dout and the saved q, k, v, p: dq, dk, dv and, when asked for, dbias [H,Lq,Lk]. */
+  attentionGrad(
+    ...args: [
+      ...AttentionDims,
+      ...HeapOperand,
+      ...HeapOperand,
+      ...HeapOperand,
+      ...HeapOperand,
+      ...HeapOperand,
+      ...HeapOperand,
+      ...HeapOperand,
+      ...HeapOperand,
+      ...OptionalOperand,
+    ]
+  ): void;
   setThreads(threads: number): void;
   /** Diagnostic: OpenBLAS's own thread count (the addon keeps it at 1 and splits work itself). */
   setBlasThreads(threads: number): void;
   getThreads(): number;
   library(): string;
 }
+
+/** B, H, Lq, Lk, dh, dv, scale. */
+type AttentionDims = [number, number, number, number, number, number, number];
+/** A Float32Array and an element offset into it. */
+type HeapOperand = [Float32Array, number];
+type OptionalOperand = [Float32Array | null, number];
 
 export interface NativeKernelsStatus {
   loaded: boolean;
@@ -213,6 +249,8 @@ const REQUIRED_FUNCTIONS: ReadonlyArray<keyof NativeAddon> = [
   'adaLayerNormGrad',
   'gatedAdd',
   'gatedAddGrad',
+  'attention',
+  'attentionGrad',
   'setThreads',
   'setBlasThreads',
   'getThreads',
@@ -777,6 +815,8 @@ const ADA_LN = 'DditAdaLayerNorm';
 const ADA_LN_GRAD = 'DditAdaLayerNormGrad';
 const GATED_ADD = 'DditGatedAdd';
 const GATED_ADD_GRAD = 'DditGatedAddGrad';
+const ATTENTION = 'DditAttention';
+const ATTENTION_GRAD = 'DditAttentionGrad';
 
 type Tensor = tfjs.Tensor;
 type Attrs = KernelArgs['attrs'];
@@ -890,6 +930,73 @@ function registerFusedOps(tf: Tf): void {
       ),
     ],
   ];
+  // Attention: [B,Lq,H·dh] tokens; attrs heads and scale. The bias input is optional, so these two assemble
+  // their operands themselves.
+  const attentionKernel =
+    (name: string, grad: boolean) =>
+    (args: KernelArgs): TensorInfo[] => {
+      const backend = args.backend as BackendWasm;
+      const get = (k: string) => args.inputs[k] as TensorInfo | undefined;
+      const [q, k, v] = ['q', 'k', 'v'].map(get);
+      const dout = grad ? get('dout') : undefined;
+      const p = grad ? get('p') : undefined;
+      const bias = grad ? undefined : get('bias');
+      const ins = [q, k, v, ...(grad ? [dout, p] : bias ? [bias] : [])];
+      if (ins.some((t) => !t || t.dtype !== 'float32')) throw new Error(`${name}: inputs must be float32`);
+      const heads = Number(args.attrs?.heads);
+      const [B, Lq, Dk] = q!.shape;
+      const Lk = k!.shape[1];
+      const Dv = v!.shape[2];
+      const dims: AttentionDims = [B, heads, Lq, Lk, Dk / heads, Dv / heads, Number(args.attrs?.scale)];
+      const withBias = grad ? Boolean(args.attrs?.bias) : !!bias;
+      const outShapes = grad
+        ? [q!.shape, k!.shape, v!.shape, ...(withBias ? [[heads, Lq, Lk]] : [])]
+        : [
+            [B, Lq, Dv],
+            [B, heads, Lq, Lk],
+          ];
+      const outs = outShapes.map((shape) => backend.makeOutput(shape, 'float32'));
+      const offs = [...ins, ...outs].map((t) => heapOffset(backend, t!));
+      if (offs.some((o) => o === null)) {
+        for (const o of outs) backend.disposeData(o.dataId);
+        throw new Error(`${name}: operands are not on the wasm heap`);
+      }
+      const h = heapF32(backend);
+      const o = offs as number[];
+      if (!grad) {
+        const [qo, ko, vo] = o;
+        const [outO, pO] = o.slice(o.length - 2);
+        native.attention(...dims, h, qo, h, ko, h, vo, bias ? h : null, bias ? o[3] : 0, h, outO, h, pO);
+      } else {
+        const [qo, ko, vo, dO, pO, dq, dk, dv, db] = o;
+        native.attentionGrad(
+          ...dims,
+          h,
+          dO,
+          h,
+          qo,
+          h,
+          ko,
+          h,
+          vo,
+          h,
+          pO,
+          h,
+          dq,
+          h,
+          dk,
+          h,
+          dv,
+          withBias ? h : null,
+          db ?? 0,
+        );
+      }
+      return outs;
+    };
+  kernels.push(
+    [ATTENTION, attentionKernel(ATTENTION, false)],
+    [ATTENTION_GRAD, attentionKernel(ATTENTION_GRAD, true)],
+  );
   for (const [kernelName, kernelFunc] of kernels)
     tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc });
   const run = (name: string, inputs: Record<string, Tensor>, attrs: Attrs = {}) =>
@@ -976,4 +1083,53 @@ export function nativeGatedAdd(tf: Tf, x: Tensor, gate: Tensor, y: Tensor): Tens
   if (!samplesMatch(x, gate) || !tf.util.arraysEqual(x.shape, y.shape) || !fusedReady(tf, x, gate, y))
     return null;
   return tf.engine().runKernel(GATED_ADD, { x, gate, y }) as Tensor;
+}
+
+/** Whether nativeAttention runs here (the addon's kernels are registered on the active wasm backend). */
+export function nativeAttentionActive(tf: Tf): boolean {
+  return nativeMatMulActive(tf) && !!tf.getKernel(ATTENTION, BACKEND);
+}
+
+/**
+ * softmax(q·kᵀ·scale + bias)·v over `heads` heads for q [B,Lq,D], k [B,Lk,D], v [B,Lk,Dv] and an optional bias
+ * [H,Lq,Lk] shared by the batch: one native kernel each way, reading heads in place (no transposes). Null
+ * where not available (no addon, not wasm, other dtypes).
+ */
+export function nativeAttention(
+  tf: Tf,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  heads: number,
+  scale: number,
+  bias?: Tensor,
+): Tensor | null {
+  const operands = bias ? [q, k, v, bias] : [q, k, v];
+  if (q.rank !== 3 || !fusedReady(tf, ...operands) || !nativeAttentionActive(tf)) return null;
+  const attrs = { heads, scale };
+  const op = tf.customGrad((...args: Array<Tensor | tfjs.GradSaveFunc>) => {
+    const save = args[args.length - 1] as tfjs.GradSaveFunc;
+    const [qi, ki, vi, bi] = args.slice(0, -1) as Tensor[];
+    const inputs: Record<string, Tensor> = { q: qi, k: ki, v: vi };
+    if (bi) inputs.bias = bi;
+    const [out, p] = tf.engine().runKernel(ATTENTION, inputs, attrs) as Tensor[];
+    save([qi, ki, vi, p]);
+    // save() keeps clones when the tape records; otherwise p is not needed at all.
+    p.dispose();
+    return {
+      value: out,
+      gradFunc: (dout: Tensor, saved: Tensor[]) => {
+        const [sq, sk, sv, sp] = saved;
+        const grads = tf
+          .engine()
+          .runKernel(
+            ATTENTION_GRAD,
+            { dout, q: sq, k: sk, v: sv, p: sp },
+            { ...attrs, bias: bi ? 1 : 0 },
+          ) as Tensor[];
+        return grads;
+      },
+    };
+  });
+  return op(...operands);
 }

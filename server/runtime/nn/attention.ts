@@ -1,15 +1,15 @@
 /**
- * Multi-head softmax attention without masks. On wasm/cpu it runs as one rank-2 matmul pair per
+ * Multi-head softmax attention without masks. With the native kernels on wasm it is one fused kernel each
+ * way that reads the heads in place ('fused'). Without them it runs as one rank-2 matmul pair per
  * (batch, head): batched or transpose-flag matmuls take a slow scalar loop on tfjs-wasm
  * (notes/cpu-compute.md §1), and the per-head blocks are contiguous row ranges after a rank-4 transpose.
- * Backends with fast batched matmuls (tfjs-node, webgl, wasm with the native kernels) use one batched
- * product instead.
+ * Backends with fast batched matmuls (tfjs-node, webgl) use one batched product instead.
  */
 import { tf } from '../tf';
-import { nativeMatMulActive } from '../native-kernels';
+import { nativeAttention, nativeAttentionActive, nativeMatMulActive } from '../native-kernels';
 import { matMulTA, matMulTB } from './ops';
 
-export type AttentionMode = 'per-head' | 'batched' | 'auto';
+export type AttentionMode = 'per-head' | 'batched' | 'fused' | 'auto';
 
 export interface AttentionOptions {
   heads: number;
@@ -28,8 +28,9 @@ export function setAttentionMode(mode: AttentionMode): void {
 }
 
 /** The path an 'auto' call takes on the current backend. */
-export function attentionPath(): 'per-head' | 'batched' {
+export function attentionPath(): Exclude<AttentionMode, 'auto'> {
   if (defaultMode !== 'auto') return defaultMode;
+  if (nativeAttentionActive(tf)) return 'fused';
   return batchedIsFast() ? 'batched' : 'per-head';
 }
 
@@ -73,6 +74,12 @@ export function attention(
   const dh = D / heads;
   const scale = opts.scale ?? 1 / Math.sqrt(dh);
   const mode = opts.mode ?? defaultMode;
+  if (mode === 'fused' || mode === 'auto') {
+    const fused = nativeAttention(tf, q, k, v, heads, scale, opts.bias);
+    if (fused) return fused as tf.Tensor3D;
+    if (mode === 'fused')
+      throw new Error('attention: the fused path needs the native kernels on the wasm backend');
+  }
   const qs = scale === 1 ? q : tf.mul(q, scale);
   const batched = mode === 'batched' || (mode === 'auto' && batchedIsFast());
   if (batched) {

@@ -299,6 +299,58 @@ describe('native matmul kernels on the wasm backend', () => {
     tf.dispose([x, shift, scale, gate, w]);
   });
 
+  it('fused attention matches the batched tfjs path in value and every gradient, with and without a bias', () => {
+    // Cross-attention shapes (Lq ≠ Lk, value width ≠ key width) so no stride can be confused with another.
+    const q = tf.randomNormal([3, 11, 24], 0, 1, 'float32', 91) as tf.Tensor3D;
+    const k = tf.randomNormal([3, 13, 24], 0, 1, 'float32', 92) as tf.Tensor3D;
+    const v = tf.randomNormal([3, 13, 18], 0, 1, 'float32', 93) as tf.Tensor3D;
+    const bias = tf.randomNormal([3, 11, 13], 0, 2, 'float32', 94) as tf.Tensor3D;
+    const w = tf.randomNormal([3, 11, 18], 0, 1, 'float32', 95);
+    const run = (mode: 'fused' | 'batched', withBias: boolean) => {
+      const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d?: tf.Tensor) =>
+        tf.sum(
+          tf.mul(
+            attention(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D, {
+              heads: 3,
+              mode,
+              ...(d ? { bias: d as tf.Tensor3D, scale: 1 } : {}),
+            }),
+            w,
+          ),
+        );
+      const { value, grads } = tf.valueAndGrads(f)(withBias ? [q, k, v, bias] : [q, k, v]);
+      const out = [value.dataSync()[0], ...grads.map((g) => g.dataSync().slice())];
+      tf.dispose([value, ...grads]);
+      return out as [number, ...Float32Array[]];
+    };
+    const kernelsRun = new Set<string>();
+    const engine = tf.engine() as unknown as { runKernel: (n: string, i: unknown, a: unknown) => unknown };
+    const runKernel = engine.runKernel.bind(engine);
+    for (const withBias of [false, true]) {
+      const before = tf.memory().numTensors;
+      engine.runKernel = (n, i, a) => (kernelsRun.add(n), runKernel(n, i, a));
+      const fused = run('fused', withBias);
+      engine.runKernel = runKernel;
+      expect(tf.memory().numTensors).toBe(before); // the saved probabilities are freed with the tape
+      const plain = run('batched', withBias);
+      expect(Math.abs(fused[0] - plain[0]) / Math.abs(plain[0])).toBeLessThan(1e-5);
+      expect(fused.length).toBe(withBias ? 5 : 4);
+      for (let i = 1; i < fused.length; i++) {
+        const ref = plain[i] as Float32Array;
+        const scaleRef = Math.max(...Array.from(ref, Math.abs));
+        expect(maxAbsDiff(fused[i] as Float32Array, ref) / scaleRef).toBeLessThan(2e-5);
+      }
+    }
+    expect(kernelsRun.has('DditAttention')).toBe(true);
+    expect(kernelsRun.has('DditAttentionGrad')).toBe(true);
+    expect(kernelsRun.has('Transpose')).toBe(false);
+    // Inference (no tape) keeps nothing either.
+    const before = tf.memory().numTensors;
+    tf.dispose(attention(q, k, v, { heads: 3, mode: 'fused' }));
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([q, k, v, bias, w]);
+  });
+
   it('runs fused matmul with bias and activation', () => {
     const a = tf.randomNormal([2, 7, 10], 0, 1, 'float32', 6);
     const b = tf.randomNormal([2, 10, 5], 0, 1, 'float32', 7);
@@ -429,6 +481,10 @@ describe('native matmul kernels on the wasm backend', () => {
     expect(() =>
       addon.gemmBatched(false, false, 2, 2, 3, 1, 1, 0, x, 0, 2, 0, x, 0, 2, 0, x, 0, 2, 0),
     ).toThrow(/leading dimension/);
+    // attention(B, H, Lq, Lk, dh, dv, scale, q, k, v, bias, out, p): q needs 2·3·4 elements, not 6.
+    expect(() => addon.attention(1, 2, 3, 3, 2, 2, 1, x, 0, x, 0, x, 0, null, 0, x, 0, x, 0)).toThrow(
+      /past the end/,
+    );
   });
 
   it('works on arrays over a SharedArrayBuffer (the threaded wasm heap)', () => {
