@@ -989,6 +989,128 @@ Napi::Value AttentionGrad(const Napi::CallbackInfo& info) {
 }
 
 
+// jointAttention(B, H, N, M, dh, scale, x, xOff, c, cOff, ox, oxOff, oc, ocOff)
+// MM-DiT joint attention straight from the two streams' fused projections: x [B, N, 3*H*dh] and c [B, M,
+// 3*H*dh] hold q | k | v per token; the sequence is the N image tokens followed by the M text tokens.
+// Writes ox [B, N, H*dh] and oc [B, M, H*dh]. Per (b, h) the head's rows are gathered into contiguous
+// blocks, which replaces the concatenations of q, k and v, the slices of the output and all their
+// gradients. The probabilities are not kept: the gradient recomputes them (one L x L x dh product), which
+// costs less than holding B*H*L*L floats per block until the backward pass.
+struct JointDims {
+  int64_t B, H, N, M, dh;
+  float scale;
+  int64_t L() const { return N + M; }
+  int64_t D() const { return H * dh; }
+};
+
+bool GetJointDims(const Napi::CallbackInfo& info, size_t expected, const char* name, JointDims* d) {
+  Napi::Env env = info.Env();
+  if (info.Length() != expected) {
+    Napi::TypeError::New(env, std::string(name) + " expects " + std::to_string(expected) + " arguments")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  double scale;
+  if (!GetInt(env, info[0], "B", 0, &d->B) || !GetInt(env, info[1], "H", 1, &d->H) ||
+      !GetInt(env, info[2], "N", 0, &d->N) || !GetInt(env, info[3], "M", 0, &d->M) ||
+      !GetInt(env, info[4], "dh", 1, &d->dh) || !GetFloat(env, info[5], "scale", &scale)) {
+    return false;
+  }
+  if (d->L() < 1 || d->L() > kMaxBlasInt || d->dh > kMaxBlasInt) {
+    Napi::RangeError::New(env, std::string(name) + ": the sequence must hold 1 to 2^31 - 1 tokens")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  d->scale = static_cast<float>(scale);
+  return true;
+}
+
+// Row r of the joint sequence of sample b: an image row of `x` or a text row of `c` (each `width` wide).
+DDIT_INLINE float* JointRow(float* x, float* c, const JointDims& d, int64_t b, int64_t r, int64_t width) {
+  return r < d.N ? x + (b * d.N + r) * width : c + (b * d.M + (r - d.N)) * width;
+}
+
+// Copies column block [col, col + dh) of every joint row into dst (L x dh), or back when `scatter`.
+void GatherHead(float* x, float* c, const JointDims& d, int64_t b, int64_t width, int64_t col, float* dst,
+                bool scatter) {
+  const size_t bytes = static_cast<size_t>(d.dh) * sizeof(float);
+  for (int64_t r = 0; r < d.L(); ++r) {
+    float* row = JointRow(x, c, d, b, r, width) + col;
+    if (scatter) std::memcpy(row, dst + r * d.dh, bytes);
+    else std::memcpy(dst + r * d.dh, row, bytes);
+  }
+}
+
+void Sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+           const float* b, int64_t ldb, float* c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+              static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
+              0.0f, c, static_cast<int>(ldc));
+}
+
+Napi::Value JointAttention(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  JointDims d;
+  float *x, *c, *ox, *oc;
+  if (!GetJointDims(info, 14, "jointAttention", &d)) return env.Undefined();
+  const int64_t B = d.B, H = d.H, L = d.L(), D = d.D(), dh = d.dh;
+  if (!GetSpan(info, 6, "x", B * d.N * 3 * D, &x) || !GetSpan(info, 8, "c", B * d.M * 3 * D, &c) ||
+      !GetSpan(info, 10, "ox", B * d.N * D, &ox) || !GetSpan(info, 12, "oc", B * d.M * D, &oc)) {
+    return env.Undefined();
+  }
+  pool().Run(B * H, [&](int64_t t) {
+    const int64_t b = t / H, h = t % H;
+    std::vector<float> buf(static_cast<size_t>(4 * L * dh + L * L));
+    float *q = buf.data(), *k = q + L * dh, *v = k + L * dh, *o = v + L * dh, *pt = o + L * dh;
+    GatherHead(x, c, d, b, 3 * D, h * dh, q, false);
+    GatherHead(x, c, d, b, 3 * D, D + h * dh, k, false);
+    GatherHead(x, c, d, b, 3 * D, 2 * D + h * dh, v, false);
+    Sgemm(false, true, L, L, dh, d.scale, q, dh, k, dh, pt, L);
+    SoftmaxRows(pt, nullptr, L, L);
+    Sgemm(false, false, L, dh, L, 1.0f, pt, L, v, dh, o, dh);
+    GatherHead(ox, oc, d, b, D, h * dh, o, true);
+  });
+  return env.Undefined();
+}
+
+// jointAttentionGrad(B, H, N, M, dh, scale, dox, doxOff, doc, docOff, x, xOff, c, cOff, dx, dxOff, dc, dcOff):
+// dx [B, N, 3*H*dh] and dc [B, M, 3*H*dh] receive dq | dk | dv, with p recomputed from q and k and
+//   dv = p^T do;  dS = p * (dP - rowsum(dP * p)), dP = do v^T;  dq = scale dS k;  dk = scale dS^T q.
+Napi::Value JointAttentionGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  JointDims d;
+  float *dox, *doc, *x, *c, *dx, *dc;
+  if (!GetJointDims(info, 18, "jointAttentionGrad", &d)) return env.Undefined();
+  const int64_t B = d.B, H = d.H, L = d.L(), D = d.D(), dh = d.dh;
+  if (!GetSpan(info, 6, "dox", B * d.N * D, &dox) || !GetSpan(info, 8, "doc", B * d.M * D, &doc) ||
+      !GetSpan(info, 10, "x", B * d.N * 3 * D, &x) || !GetSpan(info, 12, "c", B * d.M * 3 * D, &c) ||
+      !GetSpan(info, 14, "dx", B * d.N * 3 * D, &dx) || !GetSpan(info, 16, "dc", B * d.M * 3 * D, &dc)) {
+    return env.Undefined();
+  }
+  pool().Run(B * H, [&](int64_t t) {
+    const int64_t b = t / H, h = t % H;
+    std::vector<float> buf(static_cast<size_t>(7 * L * dh + 2 * L * L));
+    float *q = buf.data(), *k = q + L * dh, *v = k + L * dh, *g = v + L * dh;
+    float *dq = g + L * dh, *dk = dq + L * dh, *dv = dk + L * dh, *ds = dv + L * dh, *pt = ds + L * L;
+    GatherHead(x, c, d, b, 3 * D, h * dh, q, false);
+    GatherHead(x, c, d, b, 3 * D, D + h * dh, k, false);
+    GatherHead(x, c, d, b, 3 * D, 2 * D + h * dh, v, false);
+    GatherHead(dox, doc, d, b, D, h * dh, g, false);
+    Sgemm(false, true, L, L, dh, d.scale, q, dh, k, dh, pt, L);
+    SoftmaxRows(pt, nullptr, L, L);
+    Sgemm(true, false, L, dh, L, 1.0f, pt, L, g, dh, dv, dh);
+    Sgemm(false, true, L, L, dh, 1.0f, g, dh, v, dh, ds, L);
+    SoftmaxGradRows(pt, ds, L, L);
+    Sgemm(false, false, L, dh, L, d.scale, ds, L, k, dh, dq, dh);
+    Sgemm(true, false, L, dh, L, d.scale, ds, L, q, dh, dk, dh);
+    GatherHead(dx, dc, d, b, 3 * D, h * dh, dq, true);
+    GatherHead(dx, dc, d, b, 3 * D, D + h * dh, dk, true);
+    GatherHead(dx, dc, d, b, 3 * D, 2 * D + h * dh, dv, true);
+  });
+  return env.Undefined();
+}
+
+
 // fillRows(rows, n, v, vOff, out, outOff): every row of out (rows x n) = v (n
 // elements), e.g. a bias before a GEMM with beta = 1.
 Napi::Value FillRows(const Napi::CallbackInfo& info) {
@@ -1060,6 +1182,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gatedAddGrad", Napi::Function::New(env, GatedAddGrad, "gatedAddGrad"));
   exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
   exports.Set("attentionGrad", Napi::Function::New(env, AttentionGrad, "attentionGrad"));
+  exports.Set("jointAttention", Napi::Function::New(env, JointAttention, "jointAttention"));
+  exports.Set("jointAttentionGrad", Napi::Function::New(env, JointAttentionGrad, "jointAttentionGrad"));
   exports.Set("fillRows", Napi::Function::New(env, FillRows, "fillRows"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("setBlasThreads", Napi::Function::New(env, SetBlasThreads, "setBlasThreads"));

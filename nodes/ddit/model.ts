@@ -25,11 +25,11 @@
 import { tf } from '../../server/runtime/tf';
 import {
   adaLayerNorm,
-  attention,
   chunkLast,
   cropPosTable,
   gatedAdd,
   geluTanh,
+  jointAttention,
   layerNorm,
   Linear,
   linear,
@@ -122,6 +122,14 @@ class JointAttention extends Module {
     this.toOut = this.module('to_out.0', new Linear(width, width));
     this.toAddOut = this.module('to_add_out', new Linear(width, width));
   }
+
+  /** x·[Wq | Wk | Wv] + [bq | bk | bv]: one product instead of three. */
+  projectQKV(x: tf.Tensor3D, q: Linear, k: Linear, v: Linear): tf.Tensor3D {
+    const lins = [q, k, v];
+    const w = tf.concat(lins.map((l) => l.weight.value), 1);
+    const b = lins.every((l) => l.bias) ? tf.concat(lins.map((l) => l.bias!.value)) : undefined;
+    return linear(x, w, b) as tf.Tensor3D;
+  }
 }
 
 /** One full joint block (spec §1.6); used for every block, including the last. */
@@ -155,27 +163,28 @@ export class JointBlock extends Module {
     keepX = true,
     keepC = true,
   ): [tf.Tensor3D, tf.Tensor3D] {
-    const [B, N, D] = x.shape;
-    const M = c.shape[1];
     // order: shift1, scale1, gate1, shift2, scale2, gate2
     const mx = chunkLast(this.norm1.forward(sy) as tf.Tensor2D, 6);
     const mc = chunkLast(this.norm1Context.forward(sy) as tf.Tensor2D, 6);
     const xn = adaLayerNorm(x, mx[0], mx[1]);
     const cn = adaLayerNorm(c, mc[0], mc[1]);
     const a = this.attn;
-    const q = tf.concat([a.toQ.forward(xn), a.addQ.forward(cn)], 1) as tf.Tensor3D;
-    const k = tf.concat([a.toK.forward(xn), a.addK.forward(cn)], 1) as tf.Tensor3D;
-    const v = tf.concat([a.toV.forward(xn), a.addV.forward(cn)], 1) as tf.Tensor3D;
-    const o = attention(q, k, v, { heads: this.heads });
+    // One q|k|v product per stream (the weights keep their checkpoint names), and the joint sequence is
+    // image tokens then text tokens.
+    const [attnX, attnC] = jointAttention(
+      a.projectQKV(xn, a.toQ, a.toK, a.toV),
+      a.projectQKV(cn, a.addQ, a.addK, a.addV),
+      { heads: this.heads },
+    );
     let xo = x;
     let co = c;
     if (keepX) {
-      const ox = a.toOut.forward(tf.slice(o, [0, 0, 0], [B, N, D]));
+      const ox = a.toOut.forward(attnX);
       xo = gatedAdd(x, mx[2], ox);
       xo = gatedAdd(xo, mx[5], this.ff.forward(adaLayerNorm(xo, mx[3], mx[4])));
     }
     if (keepC) {
-      const oc = a.toAddOut.forward(tf.slice(o, [0, N, 0], [B, M, D]));
+      const oc = a.toAddOut.forward(attnC);
       co = gatedAdd(c, mc[2], oc);
       co = gatedAdd(co, mc[5], this.ffContext.forward(adaLayerNorm(co, mc[3], mc[4])));
     }

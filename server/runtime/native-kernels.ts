@@ -186,6 +186,25 @@ export interface NativeAddon {
       ...HeapOperand,
     ]
   ): void;
+  /**
+   * MM-DiT joint attention from fused projections x [B,N,3D], c [B,M,3D] (q | k | v per token, image tokens
+   * first) to ox [B,N,D], oc [B,M,D]: (B, H, N, M, dh, scale, x, c, ox, oc).
+   */
+  jointAttention(
+    ...args: [...JointDims, ...HeapOperand, ...HeapOperand, ...HeapOperand, ...HeapOperand]
+  ): void;
+  /** Its gradient: (B, H, N, M, dh, scale, dox, doc, x, c, dx, dc), dx and dc laid out as x and c. */
+  jointAttentionGrad(
+    ...args: [
+      ...JointDims,
+      ...HeapOperand,
+      ...HeapOperand,
+      ...HeapOperand,
+      ...HeapOperand,
+      ...HeapOperand,
+      ...HeapOperand,
+    ]
+  ): void;
   /** Gradients of attention from dout and the saved q, k, v, p: dq, dk, dv and, when asked for, dbias [H,Lq,Lk]. */
   attentionGrad(
     ...args: [
@@ -210,6 +229,8 @@ export interface NativeAddon {
 
 /** B, H, Lq, Lk, dh, dv, scale. */
 type AttentionDims = [number, number, number, number, number, number, number];
+/** B, H, N (image tokens), M (text tokens), dh, scale. */
+type JointDims = [number, number, number, number, number, number];
 /** A Float32Array and an element offset into it. */
 type HeapOperand = [Float32Array, number];
 type OptionalOperand = [Float32Array | null, number];
@@ -251,6 +272,8 @@ const REQUIRED_FUNCTIONS: ReadonlyArray<keyof NativeAddon> = [
   'gatedAddGrad',
   'attention',
   'attentionGrad',
+  'jointAttention',
+  'jointAttentionGrad',
   'setThreads',
   'setBlasThreads',
   'getThreads',
@@ -817,6 +840,8 @@ const GATED_ADD = 'DditGatedAdd';
 const GATED_ADD_GRAD = 'DditGatedAddGrad';
 const ATTENTION = 'DditAttention';
 const ATTENTION_GRAD = 'DditAttentionGrad';
+const JOINT_ATTENTION = 'DditJointAttention';
+const JOINT_ATTENTION_GRAD = 'DditJointAttentionGrad';
 
 type Tensor = tfjs.Tensor;
 type Attrs = KernelArgs['attrs'];
@@ -997,6 +1022,33 @@ function registerFusedOps(tf: Tf): void {
     [ATTENTION, attentionKernel(ATTENTION, false)],
     [ATTENTION_GRAD, attentionKernel(ATTENTION_GRAD, true)],
   );
+  // Joint attention: x [B,N,3D], c [B,M,3D]; attrs heads and scale.
+  const joint = (shapes: number[][], a: Attrs): JointDims => {
+    const heads = Number(a?.heads);
+    const [B, N, D3] = shapes[0];
+    return [B, heads, N, shapes[1][1], D3 / 3 / heads, Number(a?.scale)];
+  };
+  kernels.push(
+    [
+      JOINT_ATTENTION,
+      kernel(
+        JOINT_ATTENTION,
+        ['x', 'c'],
+        (s) => s.map((shape) => [shape[0], shape[1], shape[2] / 3]),
+        (h, [x, c, ox, oc], s, a) => native.jointAttention(...joint(s, a), h, x, h, c, h, ox, h, oc),
+      ),
+    ],
+    [
+      JOINT_ATTENTION_GRAD,
+      kernel(
+        JOINT_ATTENTION_GRAD,
+        ['dox', 'doc', 'x', 'c'],
+        (s) => [s[2], s[3]],
+        (h, [dox, doc, x, c, dx, dc], s, a) =>
+          native.jointAttentionGrad(...joint([s[2], s[3]], a), h, dox, h, doc, h, x, h, c, h, dx, h, dc),
+      ),
+    ],
+  );
   for (const [kernelName, kernelFunc] of kernels)
     tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc });
   const run = (name: string, inputs: Record<string, Tensor>, attrs: Attrs = {}) =>
@@ -1025,6 +1077,15 @@ function registerFusedOps(tf: Tf): void {
         attrs,
       ) as Tensor[];
       return { x: () => dx, shift: () => dshift, scale: () => dscale };
+    },
+  });
+  tf.registerGradient({
+    kernelName: JOINT_ATTENTION,
+    inputsToSave: ['x', 'c'],
+    gradFunc: (dys, saved, attrs) => {
+      const [dox, doc] = dys as Tensor[];
+      const [dx, dc] = run(JOINT_ATTENTION_GRAD, { dox, doc, x: saved[0], c: saved[1] }, attrs) as Tensor[];
+      return { x: () => dx, c: () => dc };
     },
   });
   tf.registerGradient({
@@ -1083,6 +1144,23 @@ export function nativeGatedAdd(tf: Tf, x: Tensor, gate: Tensor, y: Tensor): Tens
   if (!samplesMatch(x, gate) || !tf.util.arraysEqual(x.shape, y.shape) || !fusedReady(tf, x, gate, y))
     return null;
   return tf.engine().runKernel(GATED_ADD, { x, gate, y }) as Tensor;
+}
+
+/**
+ * MM-DiT joint attention (image tokens, then text tokens) from each stream's fused q|k|v projection x [B,N,3D]
+ * and c [B,M,3D] to each stream's output [B,N,D] and [B,M,D]: one native kernel each way, which gathers the
+ * heads itself. Null where not available.
+ */
+export function nativeJointAttention(
+  tf: Tf,
+  x: Tensor,
+  c: Tensor,
+  heads: number,
+  scale: number,
+): [Tensor, Tensor] | null {
+  if (x.rank !== 3 || c.rank !== 3 || !fusedReady(tf, x, c) || !tf.getKernel(JOINT_ATTENTION, BACKEND))
+    return null;
+  return tf.engine().runKernel(JOINT_ATTENTION, { x, c }, { heads, scale }) as unknown as [Tensor, Tensor];
 }
 
 /** Whether nativeAttention runs here (the addon's kernels are registered on the active wasm backend). */

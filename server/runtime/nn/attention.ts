@@ -6,7 +6,12 @@
  * Backends with fast batched matmuls (tfjs-node, webgl) use one batched product instead.
  */
 import { tf } from '../tf';
-import { nativeAttention, nativeAttentionActive, nativeMatMulActive } from '../native-kernels';
+import {
+  nativeAttention,
+  nativeAttentionActive,
+  nativeJointAttention,
+  nativeMatMulActive,
+} from '../native-kernels';
 import { matMulTA, matMulTB } from './ops';
 
 export type AttentionMode = 'per-head' | 'batched' | 'fused' | 'auto';
@@ -96,6 +101,39 @@ export function attention(
   const vh = toHeadRows(v, heads);
   const out = perHeadAttention(qh, kh, vh, B, heads, Lq, Lk, opts.bias);
   return fromHeadRows(out, B, heads, Lq);
+}
+
+/**
+ * MM-DiT joint attention: one softmax attention over the image tokens followed by the text tokens, from each
+ * stream's fused q|k|v projection (qkvX [B,N,3D], qkvC [B,M,3D]); returns each stream's rows of the output
+ * ([B,N,D], [B,M,D]). With the native kernels it is one kernel each way; otherwise the projections are split,
+ * concatenated along the tokens and passed to attention().
+ */
+export function jointAttention(
+  qkvX: tf.Tensor3D,
+  qkvC: tf.Tensor3D,
+  opts: Omit<AttentionOptions, 'bias'>,
+): [tf.Tensor3D, tf.Tensor3D] {
+  const [B, N, D3] = qkvX.shape;
+  const M = qkvC.shape[1];
+  const D = D3 / 3;
+  if (!Number.isInteger(D) || qkvC.shape[0] !== B || qkvC.shape[2] !== D3) {
+    throw new Error(`jointAttention: incompatible projections [${qkvX.shape}] and [${qkvC.shape}]`);
+  }
+  if (D % opts.heads !== 0) throw new Error(`attention: width ${D} is not divisible by ${opts.heads} heads`);
+  const scale = opts.scale ?? 1 / Math.sqrt(D / opts.heads);
+  const mode = opts.mode ?? defaultMode;
+  if (mode === 'fused' || mode === 'auto') {
+    const fused = nativeJointAttention(tf, qkvX, qkvC, opts.heads, scale);
+    if (fused) return fused as [tf.Tensor3D, tf.Tensor3D];
+    if (mode === 'fused')
+      throw new Error('attention: the fused path needs the native kernels on the wasm backend');
+  }
+  const px = tf.split(qkvX, 3, 2) as tf.Tensor3D[];
+  const pc = tf.split(qkvC, 3, 2) as tf.Tensor3D[];
+  const [q, k, v] = [0, 1, 2].map((i) => tf.concat([px[i], pc[i]], 1) as tf.Tensor3D);
+  const o = attention(q, k, v, { heads: opts.heads, scale, mode });
+  return [tf.slice(o, [0, 0, 0], [B, N, D]), tf.slice(o, [0, N, 0], [B, M, D])];
 }
 
 /**

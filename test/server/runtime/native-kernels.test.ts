@@ -2,7 +2,15 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { initRuntime, runtimeInfo, tf } from '../../../server/runtime';
-import { adaLayerNorm, attention, gatedAdd, geluTanh, layerNorm, linear } from '../../../server/runtime/nn';
+import {
+  adaLayerNorm,
+  attention,
+  gatedAdd,
+  geluTanh,
+  jointAttention,
+  layerNorm,
+  linear,
+} from '../../../server/runtime/nn';
 import {
   DEFAULT_ADDON_PATH,
   loadNativeKernels,
@@ -351,6 +359,47 @@ describe('native matmul kernels on the wasm backend', () => {
     tf.dispose([q, k, v, bias, w]);
   });
 
+  it('fused joint attention matches split, concatenated attention in both outputs and both gradients', () => {
+    // 7 image and 5 text tokens, width 24 in 3 heads: each stream's fused projection is [B, T, 72].
+    const x = tf.randomNormal([2, 7, 72], 0, 1, 'float32', 101) as tf.Tensor3D;
+    const c = tf.randomNormal([2, 5, 72], 0, 1, 'float32', 102) as tf.Tensor3D;
+    const wx = tf.randomNormal([2, 7, 24], 0, 1, 'float32', 103);
+    const wc = tf.randomNormal([2, 5, 24], 0, 1, 'float32', 104);
+    const run = (mode: 'fused' | 'batched') => {
+      const f = (a: tf.Tensor, b: tf.Tensor) => {
+        const [ox, oc] = jointAttention(a as tf.Tensor3D, b as tf.Tensor3D, { heads: 3, mode });
+        return tf.add(tf.sum(tf.mul(ox, wx)), tf.sum(tf.mul(tf.square(oc), wc)));
+      };
+      const { value, grads } = tf.valueAndGrads(f)([x, c]);
+      const outs = tf.tidy(() => jointAttention(x, c, { heads: 3, mode }).map((t) => t.dataSync().slice()));
+      const out = [value.dataSync()[0], ...grads.map((g) => g.dataSync().slice()), ...outs];
+      tf.dispose([value, ...grads]);
+      return out as [number, ...Float32Array[]];
+    };
+    const kernelsRun = new Set<string>();
+    const engine = tf.engine() as unknown as { runKernel: (n: string, i: unknown, a: unknown) => unknown };
+    const runKernel = engine.runKernel.bind(engine);
+    const before = tf.memory().numTensors;
+    engine.runKernel = (n, i, a) => (kernelsRun.add(n), runKernel(n, i, a));
+    const fused = run('fused');
+    engine.runKernel = runKernel;
+    expect(tf.memory().numTensors).toBe(before);
+    expect(kernelsRun.has('DditJointAttention')).toBe(true);
+    expect(kernelsRun.has('DditJointAttentionGrad')).toBe(true);
+    for (const k of ['Concat', 'Slice', 'Transpose', 'PadV2']) expect(kernelsRun.has(k)).toBe(false);
+    const plain = run('batched');
+    expect(Math.abs(fused[0] - plain[0]) / Math.abs(plain[0])).toBeLessThan(1e-5);
+    for (let i = 1; i < 5; i++) {
+      const ref = plain[i] as Float32Array;
+      const scaleRef = Math.max(...Array.from(ref, Math.abs));
+      expect(maxAbsDiff(fused[i] as Float32Array, ref) / scaleRef).toBeLessThan(2e-5);
+    }
+    expect(() => jointAttention(x, tf.zeros([2, 5, 71]) as tf.Tensor3D, { heads: 3 })).toThrow(
+      /incompatible projections/,
+    );
+    tf.dispose([x, c, wx, wc]);
+  });
+
   it('runs fused matmul with bias and activation', () => {
     const a = tf.randomNormal([2, 7, 10], 0, 1, 'float32', 6);
     const b = tf.randomNormal([2, 10, 5], 0, 1, 'float32', 7);
@@ -485,6 +534,8 @@ describe('native matmul kernels on the wasm backend', () => {
     expect(() => addon.attention(1, 2, 3, 3, 2, 2, 1, x, 0, x, 0, x, 0, null, 0, x, 0, x, 0)).toThrow(
       /past the end/,
     );
+    // jointAttention(B, H, N, M, dh, scale, x, c, ox, oc): x needs 1·2·3·(3·2) elements.
+    expect(() => addon.jointAttention(1, 1, 2, 1, 2, 1, x, 0, x, 0, x, 0, x, 0)).toThrow(/past the end/);
   });
 
   it('works on arrays over a SharedArrayBuffer (the threaded wasm heap)', () => {
