@@ -26,6 +26,7 @@ import { tf } from '../../server/runtime/tf';
 import {
   adaLayerNorm,
   chunkLast,
+  concatLinear,
   cropPosTable,
   gatedAdd,
   geluTanh,
@@ -122,14 +123,6 @@ class JointAttention extends Module {
     this.toOut = this.module('to_out.0', new Linear(width, width));
     this.toAddOut = this.module('to_add_out', new Linear(width, width));
   }
-
-  /** x·[Wq | Wk | Wv] + [bq | bk | bv]: one product instead of three. */
-  projectQKV(x: tf.Tensor3D, q: Linear, k: Linear, v: Linear): tf.Tensor3D {
-    const lins = [q, k, v];
-    const w = tf.concat(lins.map((l) => l.weight.value), 1);
-    const b = lins.every((l) => l.bias) ? tf.concat(lins.map((l) => l.bias!.value)) : undefined;
-    return linear(x, w, b) as tf.Tensor3D;
-  }
 }
 
 /** One full joint block (spec §1.6); used for every block, including the last. */
@@ -172,8 +165,8 @@ export class JointBlock extends Module {
     // One q|k|v product per stream (the weights keep their checkpoint names), and the joint sequence is
     // image tokens then text tokens.
     const [attnX, attnC] = jointAttention(
-      a.projectQKV(xn, a.toQ, a.toK, a.toV),
-      a.projectQKV(cn, a.addQ, a.addK, a.addV),
+      concatLinear(xn, [a.toQ, a.toK, a.toV]) as tf.Tensor3D,
+      concatLinear(cn, [a.addQ, a.addK, a.addV]) as tf.Tensor3D,
       { heads: this.heads },
     );
     let xo = x;

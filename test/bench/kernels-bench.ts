@@ -17,9 +17,10 @@ import {
   Linear,
   Module,
   adaLayerNorm,
-  attention,
+  concatLinear,
   gatedAdd,
   chunkLast,
+  jointAttention,
   geluTanh,
   silu,
   timestepEmbedding,
@@ -199,12 +200,8 @@ class JointBlock extends Module {
     const [sc1, cc1, gc1, sc2, cc2, gc2] = chunkLast(this.txt.mod.forward(ySilu) as tf.Tensor2D, 6);
     const xn = adaLayerNorm(x, sx1, cx1);
     const cn = adaLayerNorm(c, sc1, cc1);
-    const q = tf.concat([this.img.q.forward(xn), this.txt.q.forward(cn)], 1) as tf.Tensor3D;
-    const k = tf.concat([this.img.k.forward(xn), this.txt.k.forward(cn)], 1) as tf.Tensor3D;
-    const v = tf.concat([this.img.v.forward(xn), this.txt.v.forward(cn)], 1) as tf.Tensor3D;
-    const o = attention(q, k, v, { heads: HEADS });
-    const ox = tf.slice(o, [0, 0, 0], [BATCH, N_IMG, D]);
-    const oc = tf.slice(o, [0, N_IMG, 0], [BATCH, N_TXT, D]);
+    const qkv = (w: StreamWeights, h: tf.Tensor) => concatLinear(h, [w.q, w.k, w.v]) as tf.Tensor3D;
+    const [ox, oc] = jointAttention(qkv(this.img, xn), qkv(this.txt, cn), { heads: HEADS });
     let x2 = gatedAdd(x, gx1, this.img.o.forward(ox));
     let c2 = gatedAdd(c, gc1, this.txt.o.forward(oc));
     const ffx = this.img.fc2.forward(geluTanh(this.img.fc1.forward(adaLayerNorm(x2, sx2, cx2))));
@@ -349,8 +346,8 @@ function trainSection(steps: number, profile: boolean): void {
       ((3 * FWD_GFLOP) / r.step.wall).toFixed(1),
       r.loss.toFixed(4),
     ]);
-  // The same nn code either way: with the native kernels it takes transpose-flag matmuls and batched
-  // attention, without them explicit transposes and per-head attention (server/runtime/nn).
+  // The same nn code either way: with the native kernels it takes transpose-flag matmuls and the fused joint
+  // attention kernel, without them explicit transposes and per-head attention (server/runtime/nn).
   if (flag('--wasm')) {
     unregisterNativeKernels(tf);
     add('wasm kernels only', trainVariant(model, 2, profile));

@@ -47,6 +47,19 @@ export class Linear extends Module {
   }
 }
 
+/**
+ * Several dense layers on the same input as one product, x·[W₁ | W₂ | …] + [b₁ | b₂ | …] (e.g. q, k and v),
+ * while each layer keeps its own parameters and checkpoint names.
+ */
+export function concatLinear(x: tf.Tensor, layers: Linear[]): tf.Tensor {
+  const w = tf.concat(
+    layers.map((l) => l.weight.value),
+    1,
+  );
+  const b = layers.every((l) => l.bias) ? tf.concat(layers.map((l) => l.bias!.value)) : undefined;
+  return linear(x, w, b);
+}
+
 export interface Conv2dOptions {
   stride?: number;
   /** Symmetric zero padding on each side (PyTorch `padding`); default ⌊k/2⌋. */
