@@ -8,7 +8,14 @@ import { loadCheckpoint } from '../ddit/checkpoint';
 import { loaderPreference, preferInference } from '../ddit/inference';
 import { dditEvalModel, type DDiTParts } from './ddit-model';
 import type { EvalSet } from './eval-set';
-import { runEvaluation, type EvalReport, type EvalSection, type ItemResult } from './run-eval';
+import type { RgbImage } from '../data/shapes/render';
+import {
+  runEvaluation,
+  type EvalReport,
+  type EvalSection,
+  type ItemResult,
+  type T2IItemResult,
+} from './run-eval';
 import { readSamplerSettings, type SamplerSettings } from './sampler-settings';
 
 export interface EvaluateRequest {
@@ -28,6 +35,8 @@ export interface EvaluateRequest {
   /** A phase starts (label, items). */
   onPhase?(label: string, total: number, index: number, phases: number): void;
   onItem?(result: ItemResult, done: number, total: number): void;
+  /** Each text-to-image sample after judging, from the main run or the unconditional control. */
+  onImage?(result: T2IItemResult, image: RgbImage, run: 'main' | 'control'): void;
 }
 
 export interface AblationRow {
@@ -74,6 +83,7 @@ export async function evaluateCheckpoint(req: EvaluateRequest): Promise<Evaluate
       batchSize: req.batchSize,
       signal: req.signal,
       onItem: req.onItem,
+      onImage: req.onImage && ((r, image) => req.onImage!(r, image, opts.unconditional ? 'control' : 'main')),
     });
   const has = (s: EvalSection): boolean => req.sections.includes(s);
 

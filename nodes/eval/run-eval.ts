@@ -51,6 +51,8 @@ export interface EvalOptions {
   batchSize?: number;
   /** Called after each item (progress bars, logs). */
   onItem?(result: ItemResult, done: number, total: number): void;
+  /** Called with each text-to-image sample once it is judged (saving images). */
+  onImage?(result: T2IItemResult, image: RgbImage): void;
   signal?: AbortSignal;
 }
 
@@ -243,6 +245,7 @@ export async function runEvaluation(
         };
         if (v.count !== undefined) r.count = v.count;
         if (v.relation !== undefined) r.relation = v.relation;
+        options.onImage?.(r, image);
         if (!byCat.has(item.category)) byCat.set(item.category, []);
         byCat.get(item.category)?.push(v.pass);
         if (!strictByCat.has(item.category)) strictByCat.set(item.category, []);

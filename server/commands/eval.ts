@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { lintEvalSet, validateEvalSet, type EvalSet } from '../../nodes/eval/eval-set';
 import type { EvaluateResult } from '../../nodes/eval/evaluate';
 import { defaultFolders, listFiles } from '../../nodes/image/files';
+import { T2IImageWriter } from './eval-images';
 
 /*
  * `ddit eval`: scores a checkpoint on an eval set (issue 5's format) with the shipped workflows' sampler
@@ -31,6 +32,7 @@ export interface EvalFlags {
   seed?: string;
   batch?: string;
   inference?: string;
+  images?: string;
   quiet?: boolean;
 }
 
@@ -47,6 +49,8 @@ export interface EvalPlan {
   batchSize: number;
   inference: string;
   json?: string;
+  /** Folder for the text-to-image samples and their index.html. */
+  images?: string;
 }
 
 function positiveInt(flag: string, v: string, min = 1): number {
@@ -170,6 +174,7 @@ export function planEval(flags: EvalFlags, opts: { cwd?: string; modelsDir?: str
   };
   if (limit !== undefined) plan.limit = limit;
   if (flags.json) plan.json = path.resolve(cwd, flags.json);
+  if (flags.images) plan.images = path.resolve(cwd, flags.images);
   return plan;
 }
 
@@ -251,6 +256,7 @@ export function register(program: Command): void {
     .option('--set <file>', 'eval set JSON', path.relative(process.cwd(), DEFAULT_SET) || DEFAULT_SET)
     .option('--ckpt <name>', 'checkpoint: a name in the models folder, or a path', DEFAULT_CHECKPOINT)
     .option('--json <out>', 'also write the report as JSON')
+    .option('--images <dir>', 'save every text-to-image sample (and the control) as PNG, with an index.html')
     .option('--limit <n>', 'only the first n items of each section (quick runs)')
     .option('--sections <list>', 'sections to run: t2i,caption,vqa', 't2i,caption,vqa')
     .option('--steps-ablation <list>', 'text-sampler steps for the ablation table', DEFAULT_ABLATION)
@@ -292,6 +298,7 @@ export function register(program: Command): void {
       process.once('SIGTERM', onSigint);
       let code = 0;
       try {
+        const images = plan.images && plan.sections.includes('t2i') ? new T2IImageWriter(plan.images) : null;
         const result = await evaluateCheckpoint({
           set: plan.set,
           checkpoint: plan.checkpoint,
@@ -304,6 +311,7 @@ export function register(program: Command): void {
           signal: controller.signal,
           onPhase: (label, total, i, n) => progress?.phase(label, total, i, n),
           onItem: (_r, done, total) => progress?.item(done, total),
+          onImage: images ? (r, image, run) => images.add(r, image, run) : undefined,
         });
         progress?.stop();
         const out = [formatReport(result.report, { control: result.control ?? undefined })];
@@ -314,6 +322,11 @@ export function register(program: Command): void {
           fs.mkdirSync(path.dirname(plan.json), { recursive: true });
           fs.writeFileSync(plan.json, reportJson(result.report, jsonExtras(result, plan)));
           if (!flags.quiet) err.write(`report written to ${plan.json}\n`);
+        }
+        if (images) {
+          const index = images.finish(`${plan.set.name}: ${path.basename(plan.checkpoint)}`);
+          if (!flags.quiet)
+            err.write(`text-to-image samples in ${path.relative(process.cwd(), index) || index}\n`);
         }
       } catch (e) {
         progress?.stop();

@@ -110,6 +110,8 @@ describe('ddit eval on the bundled checkpoint', () => {
       '4',
       '--json',
       'out/report.json',
+      '--images',
+      'out/samples',
     ]);
     expect(r.stderr).toContain('eval set tiny');
     expect(r.status).toBe(0);
@@ -145,6 +147,25 @@ describe('ddit eval on the bundled checkpoint', () => {
     expect(json.run.settings.vqa.steps).toBe(8);
     expect(json.steps_ablation[1].vqa).toBe(json.vqa.overall);
     expect(json.run).toMatchObject({ checkpoint: 'ddit-shapes.safetensors', set_file: setFile, seed: 0 });
+
+    // --images: one PNG per text-to-image item and per control item, named by id and the judge's verdict
+    const samples = path.join(tmp, 'out', 'samples');
+    const t2iItems = json.items.filter((i: { section: string }) => i.section === 't2i');
+    const named = (i: { id: string; pass: boolean }) => `${i.id}-${i.pass ? 'pass' : 'fail'}.png`;
+    expect(
+      fs
+        .readdirSync(samples)
+        .filter((f) => f.endsWith('.png'))
+        .sort(),
+    ).toEqual(t2iItems.map(named).sort());
+    expect(fs.readdirSync(path.join(samples, 'control'))).toHaveLength(6);
+    const png = fs.readFileSync(path.join(samples, named(t2iItems[0])));
+    expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
+    expect(png.readUInt32BE(16)).toBe(32); // width from the IHDR chunk: the workflow's 32 × 32
+    const index = fs.readFileSync(path.join(samples, 'index.html'), 'utf8');
+    for (const item of t2iItems) expect(index).toContain(`src="${named(item)}"`);
+    expect(index).toContain(`(${t2iItems.filter((i: { pass: boolean }) => i.pass).length} / 6 pass)`);
+    expect(r.stderr).toContain('text-to-image samples in');
   });
 
   it('fails with the message on stderr and exit code 1', () => {
