@@ -8,6 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { tf } from '../../server/runtime/tf';
+import { leanVariableGrads } from '../../server/runtime/lean-grads';
 import { type CheckpointParts, saveCheckpoint as saveModelCheckpoint } from '../ddit/checkpoint';
 import type { TextEncoderLike } from '../sampling/interfaces';
 import { Rng, type RngState } from '../sampling/random';
@@ -200,7 +201,7 @@ export class TrainingSession {
             prepared.push({ key: term.key, weight, p: await term.prepare(this.rng, this.live) });
           }
           const parts: tf.Scalar[] = [];
-          const { value, grads } = tf.variableGrads(() => {
+          const { value, grads } = leanVariableGrads(() => {
             let sum: tf.Scalar | null = null;
             for (const x of prepared) {
               const l = x.p.loss(this.live);

@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { defineNode } from '../../server/engine/define-node';
 import { tf } from '../../server/runtime/tf';
+import { leanVariableGrads } from '../../server/runtime/lean-grads';
 import { initRuntime } from '../../server/runtime';
 import { loadSafetensors, saveSafetensorsBuffer } from '../../server/runtime/safetensors';
 import { writeFileAtomicSync } from '../training/checkpoint';
@@ -275,7 +276,7 @@ export const TrainVAE = defineNode({
       );
       let parts = { total: 0, recon: 0, kl: 0 };
       const params = trainParams(s.model);
-      const { grads, value } = tf.variableGrads(
+      const { grads, value } = leanVariableGrads(
         () => {
           const l = vaeLoss(s.model, images, inp.kl_weight, noise);
           parts = { total: 0, recon: l.recon.dataSync()[0], kl: l.kl.dataSync()[0] };

@@ -8,6 +8,7 @@
  * blocks, 64 image + 32 text tokens, batch 16). Figures only: nothing is asserted.
  */
 import { initRuntime, shutdownRuntime, tf } from '../../server/runtime';
+import { leanVariableGrads } from '../../server/runtime/lean-grads';
 import {
   registerNativeKernels,
   setNativeThreads,
@@ -256,7 +257,7 @@ function trainVariant(model: MMDiT, steps: number, profile: boolean): StepResult
   // The project's optimiser (PyTorch AdamW rule, global-norm clipping); native in-place step when loaded.
   const opt = new AdamW({ ...ADAMW_DEFAULTS, lr: 1e-4, warmupSteps: 0 });
   const trainStep = (): number => {
-    const { value, grads } = tf.variableGrads(lossFn, vars);
+    const { value, grads } = leanVariableGrads(lossFn, vars);
     const byName: Grads = new Map(named.map(({ name, variable }) => [name, grads[variable.name]]));
     opt.step(named, byName);
     const l = value.dataSync()[0];
@@ -267,7 +268,7 @@ function trainVariant(model: MMDiT, steps: number, profile: boolean): StepResult
   const fwd = timeIt(() => tf.tidy(lossFn).dispose(), Math.max(2, steps), 1);
   const fwdBwd = timeIt(
     () => {
-      const { value, grads } = tf.variableGrads(lossFn, vars);
+      const { value, grads } = leanVariableGrads(lossFn, vars);
       value.dispose();
       tf.dispose(Object.values(grads));
     },

@@ -12,6 +12,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
 import { initRuntime, loadSafetensors, runtimeInfo, saveSafetensors, tf } from '../../../server/runtime';
+import { leanVariableGrads } from '../../../server/runtime/lean-grads';
 import { loadCheckpoint } from '../../../nodes/ddit/checkpoint';
 import { OnnxDDiT } from '../../../nodes/ddit/onnx';
 import type { DDiTConfig } from '../../../nodes/ddit/config';
@@ -99,7 +100,7 @@ async function main(): Promise<void> {
     const times = Array.from(I('train_times').dataSync());
     run = async () => {
       const encT = encoder.encode(I('train_xt') as tf.Tensor2D);
-      const { value, grads } = tf.variableGrads(() => {
+      const { value, grads } = leanVariableGrads(() => {
         const img = flowMatchingLoss(
           (z, tau, e) => model.forward(z, tau, e, { text: false }).velocity!,
           I('train_z0') as tf.Tensor4D,
