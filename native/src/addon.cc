@@ -826,6 +826,14 @@ Napi::Value GatedAddGrad(const Napi::CallbackInfo& info) {
 // of H*dh, so no head transposes are made either way. Written from tfjs ops
 // the same attention takes ~12 kernels forward and ~20 backward.
 
+// Per-thread scratch that keeps its capacity between calls, so a task neither allocates nor zero-fills.
+// A task uses one scratch block at a time and pool tasks never nest.
+float* Scratch(size_t n) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
 // Row softmax in place, with the optional bias row added first.
 DDIT_CLONES void SoftmaxRows(float* s, const float* bias, int64_t rows, int64_t cols) {
   for (int64_t r = 0; r < rows; ++r) {
@@ -943,10 +951,8 @@ Napi::Value AttentionGrad(const Napi::CallbackInfo& info) {
       !GetOptionalSpan(info, 23, "dbias", H * Lq * Lk, &dbias)) {
     return env.Undefined();
   }
-  // dS of every (b, h) is kept when the bias needs it, else one score block per task.
-  std::vector<float> scratch(static_cast<size_t>((dbias != nullptr ? B * H : 1) * Lq * Lk));
-  std::vector<std::vector<float>> local;
-  if (dbias == nullptr) local.resize(static_cast<size_t>(B * H));
+  // dS of every (b, h) is kept when the bias needs it, else each task uses its thread's scratch.
+  std::vector<float> scratch(static_cast<size_t>(dbias != nullptr ? B * H * Lq * Lk : 0));
   pool().Run(B * H, [&](int64_t t) {
     const int64_t b = t / H, h = t % H;
     const float* pt = p + t * Lq * Lk;
@@ -957,8 +963,7 @@ Napi::Value AttentionGrad(const Napi::CallbackInfo& info) {
     if (dbias != nullptr) {
       ds = scratch.data() + t * Lq * Lk;
     } else {
-      local[t].resize(static_cast<size_t>(Lq * Lk));
-      ds = local[t].data();
+      ds = Scratch(static_cast<size_t>(Lq * Lk));
     }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(Lk), static_cast<int>(d.dv),
                 static_cast<int>(Lq), 1.0f, pt, static_cast<int>(Lk), dot, static_cast<int>(ldv), 0.0f,
@@ -1060,8 +1065,7 @@ Napi::Value JointAttention(const Napi::CallbackInfo& info) {
   }
   pool().Run(B * H, [&](int64_t t) {
     const int64_t b = t / H, h = t % H;
-    std::vector<float> buf(static_cast<size_t>(4 * L * dh + L * L));
-    float *q = buf.data(), *k = q + L * dh, *v = k + L * dh, *o = v + L * dh, *pt = o + L * dh;
+    float *q = Scratch(static_cast<size_t>(4 * L * dh + L * L)), *k = q + L * dh, *v = k + L * dh, *o = v + L * dh, *pt = o + L * dh;
     GatherHead(x, c, d, b, 3 * D, h * dh, q, false);
     GatherHead(x, c, d, b, 3 * D, D + h * dh, k, false);
     GatherHead(x, c, d, b, 3 * D, 2 * D + h * dh, v, false);
@@ -1089,8 +1093,7 @@ Napi::Value JointAttentionGrad(const Napi::CallbackInfo& info) {
   }
   pool().Run(B * H, [&](int64_t t) {
     const int64_t b = t / H, h = t % H;
-    std::vector<float> buf(static_cast<size_t>(7 * L * dh + 2 * L * L));
-    float *q = buf.data(), *k = q + L * dh, *v = k + L * dh, *g = v + L * dh;
+    float *q = Scratch(static_cast<size_t>(7 * L * dh + 2 * L * L)), *k = q + L * dh, *v = k + L * dh, *g = v + L * dh;
     float *dq = g + L * dh, *dk = dq + L * dh, *dv = dk + L * dh, *ds = dv + L * dh, *pt = ds + L * L;
     GatherHead(x, c, d, b, 3 * D, h * dh, q, false);
     GatherHead(x, c, d, b, 3 * D, D + h * dh, k, false);
