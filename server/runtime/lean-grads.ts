@@ -62,7 +62,8 @@ class ReleaseQueue {
     if (!p) return;
     this.pending = null;
     for (const dy of p.dys) if (!p.passedOn.has(dy) && (this.handedOut.get(dy) ?? 0) <= 1) dy.dispose();
-    for (const t of p.saved) t.dispose();
+    // A saved tensor handed out as a gradient as it is stays (the gradient map holds it).
+    for (const t of p.saved) if (!this.handedOut.has(t)) t.dispose();
   }
 }
 
