@@ -597,15 +597,19 @@ DDIT_CLONES void LayerNormGradRows(const float* dy, const float* x, float* dx, i
   }
 }
 
+// Throws a TypeError naming the entry point unless it got exactly `expected` arguments.
+bool ExpectArgs(const Napi::CallbackInfo& info, size_t expected, const char* name) {
+  if (info.Length() == expected) return true;
+  Napi::TypeError::New(info.Env(), std::string(name) + " expects " + std::to_string(expected) + " arguments")
+      .ThrowAsJavaScriptException();
+  return false;
+}
+
 bool GetNormArgs(const Napi::CallbackInfo& info, size_t expected, const char* name, int64_t* rows, int64_t* cols,
                  float* eps) {
   Napi::Env env = info.Env();
   double e;
-  if (info.Length() != expected) {
-    Napi::TypeError::New(env, std::string(name) + " expects " + std::to_string(expected) + " arguments")
-        .ThrowAsJavaScriptException();
-    return false;
-  }
+  if (!ExpectArgs(info, expected, name)) return false;
   if (!GetInt(env, info[0], "rows", 0, rows) || !GetInt(env, info[1], "cols", 1, cols) ||
       !GetFloat(env, info[2], "eps", &e)) {
     return false;
@@ -735,11 +739,7 @@ DDIT_CLONES void GatedAddGradSamples(const float* dz, const float* gate, const f
 bool GetSampleDims(const Napi::CallbackInfo& info, size_t expected, const char* name, int64_t* B, int64_t* T,
                    int64_t* D) {
   Napi::Env env = info.Env();
-  if (info.Length() != expected) {
-    Napi::TypeError::New(env, std::string(name) + " expects " + std::to_string(expected) + " arguments")
-        .ThrowAsJavaScriptException();
-    return false;
-  }
+  if (!ExpectArgs(info, expected, name)) return false;
   return GetInt(env, info[0], "B", 0, B) && GetInt(env, info[1], "T", 0, T) && GetInt(env, info[2], "D", 1, D);
 }
 
@@ -877,11 +877,7 @@ struct AttnDims {
 
 bool GetAttnDims(const Napi::CallbackInfo& info, size_t expected, const char* name, AttnDims* d) {
   Napi::Env env = info.Env();
-  if (info.Length() != expected) {
-    Napi::TypeError::New(env, std::string(name) + " expects " + std::to_string(expected) + " arguments")
-        .ThrowAsJavaScriptException();
-    return false;
-  }
+  if (!ExpectArgs(info, expected, name)) return false;
   double scale;
   if (!GetInt(env, info[0], "B", 0, &d->B) || !GetInt(env, info[1], "H", 1, &d->H) ||
       !GetInt(env, info[2], "Lq", 1, &d->Lq) || !GetInt(env, info[3], "Lk", 1, &d->Lk) ||
@@ -1010,11 +1006,7 @@ struct JointDims {
 
 bool GetJointDims(const Napi::CallbackInfo& info, size_t expected, const char* name, JointDims* d) {
   Napi::Env env = info.Env();
-  if (info.Length() != expected) {
-    Napi::TypeError::New(env, std::string(name) + " expects " + std::to_string(expected) + " arguments")
-        .ThrowAsJavaScriptException();
-    return false;
-  }
+  if (!ExpectArgs(info, expected, name)) return false;
   double scale;
   if (!GetInt(env, info[0], "B", 0, &d->B) || !GetInt(env, info[1], "H", 1, &d->H) ||
       !GetInt(env, info[2], "N", 0, &d->N) || !GetInt(env, info[3], "M", 0, &d->M) ||
