@@ -1098,12 +1098,13 @@ function registerFusedOps(tf: Tf): void {
   });
 }
 
+/** Whether the fused kernels (all registered together) run here: the addon's kernels on the active wasm backend. */
+export function nativeFusedActive(tf: Tf): boolean {
+  return nativeMatMulActive(tf) && !!tf.getKernel(GELU, BACKEND);
+}
+
 function fusedReady(tf: Tf, ...ts: Tensor[]): boolean {
-  return (
-    ts.every((t) => t.dtype === 'float32' && t.size > 0) &&
-    nativeMatMulActive(tf) &&
-    !!tf.getKernel(GELU, BACKEND)
-  );
+  return ts.every((t) => t.dtype === 'float32' && t.size > 0) && nativeFusedActive(tf);
 }
 
 /** GELU (tanh approximation) as one native pass each way, or null where the caller must use tfjs ops. */
@@ -1158,14 +1159,8 @@ export function nativeJointAttention(
   heads: number,
   scale: number,
 ): [Tensor, Tensor] | null {
-  if (x.rank !== 3 || c.rank !== 3 || !fusedReady(tf, x, c) || !tf.getKernel(JOINT_ATTENTION, BACKEND))
-    return null;
+  if (x.rank !== 3 || c.rank !== 3 || !fusedReady(tf, x, c)) return null;
   return tf.engine().runKernel(JOINT_ATTENTION, { x, c }, { heads, scale }) as unknown as [Tensor, Tensor];
-}
-
-/** Whether nativeAttention runs here (the addon's kernels are registered on the active wasm backend). */
-export function nativeAttentionActive(tf: Tf): boolean {
-  return nativeMatMulActive(tf) && !!tf.getKernel(ATTENTION, BACKEND);
 }
 
 /**
@@ -1183,7 +1178,7 @@ export function nativeAttention(
   bias?: Tensor,
 ): Tensor | null {
   const operands = bias ? [q, k, v, bias] : [q, k, v];
-  if (q.rank !== 3 || !fusedReady(tf, ...operands) || !nativeAttentionActive(tf)) return null;
+  if (q.rank !== 3 || !fusedReady(tf, ...operands)) return null;
   const attrs = { heads, scale };
   const op = tf.customGrad((...args: Array<Tensor | tfjs.GradSaveFunc>) => {
     const save = args[args.length - 1] as tfjs.GradSaveFunc;

@@ -8,7 +8,7 @@
 import { tf } from '../tf';
 import {
   nativeAttention,
-  nativeAttentionActive,
+  nativeFusedActive,
   nativeJointAttention,
   nativeMatMulActive,
 } from '../native-kernels';
@@ -27,6 +27,8 @@ export interface AttentionOptions {
 
 let defaultMode: AttentionMode = 'auto';
 
+const NO_FUSED = 'attention: the fused path needs the native kernels on the wasm backend';
+
 /** Sets the mode used when a call does not name one (benchmarks compare the two paths with it). */
 export function setAttentionMode(mode: AttentionMode): void {
   defaultMode = mode;
@@ -35,7 +37,7 @@ export function setAttentionMode(mode: AttentionMode): void {
 /** The path an 'auto' call takes on the current backend. */
 export function attentionPath(): Exclude<AttentionMode, 'auto'> {
   if (defaultMode !== 'auto') return defaultMode;
-  if (nativeAttentionActive(tf)) return 'fused';
+  if (nativeFusedActive(tf)) return 'fused';
   return batchedIsFast() ? 'batched' : 'per-head';
 }
 
@@ -82,8 +84,7 @@ export function attention(
   if (mode === 'fused' || mode === 'auto') {
     const fused = nativeAttention(tf, q, k, v, heads, scale, opts.bias);
     if (fused) return fused as tf.Tensor3D;
-    if (mode === 'fused')
-      throw new Error('attention: the fused path needs the native kernels on the wasm backend');
+    if (mode === 'fused') throw new Error(NO_FUSED);
   }
   const qs = scale === 1 ? q : tf.mul(q, scale);
   const batched = mode === 'batched' || (mode === 'auto' && batchedIsFast());
@@ -126,8 +127,7 @@ export function jointAttention(
   if (mode === 'fused' || mode === 'auto') {
     const fused = nativeJointAttention(tf, qkvX, qkvC, opts.heads, scale);
     if (fused) return fused as [tf.Tensor3D, tf.Tensor3D];
-    if (mode === 'fused')
-      throw new Error('attention: the fused path needs the native kernels on the wasm backend');
+    if (mode === 'fused') throw new Error(NO_FUSED);
   }
   const px = tf.split(qkvX, 3, 2) as tf.Tensor3D[];
   const pc = tf.split(qkvC, 3, 2) as tf.Tensor3D[];
