@@ -3,8 +3,8 @@
  * pass and get tf.Tensors, so a node does not care which runtime serves a model.
  *
  * Sessions: CPU with intra-op threads = every core (or DDIT_ONNX_THREADS), sequential execution, graph
- * optimisation 'all' (the settings measured fastest in notes/cpu-compute.md §2), idle threads sleeping rather
- * than spinning (DDIT_ONNX_SPINNING=1 to spin). The CUDA execution provider
+ * optimisation 'all' (the settings measured fastest in notes/cpu-compute.md §2), intra-op threads spinning only
+ * while a run is in progress (DDIT_ONNX_SPINNING; see OnnxSessionOptions.spinning). The CUDA execution provider
  * is used when onnxruntime-node has its CUDA provider library installed (device 'auto'), or demanded with
  * device 'cuda' / DDIT_ONNX_DEVICE=cuda; DDIT_ONNX_DEVICE=cpu keeps everything on the CPU.
  *
@@ -41,13 +41,14 @@ export interface OnnxSessionOptions {
   threads?: number;
   graphOptimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /**
-   * Whether idle intra-op threads spin for new work. false (default): they sleep — spinning threads take the
-   * cores from the JS thread between runs and from other processes (always spinning made a 16-step masked
-   * sampler 5–10× slower on a shared 2-core machine). 'run': they spin between the operators of one run and
-   * stop when it returns (onnxruntime's session.force_spinning_stop). true: onnxruntime's own default.
-   * On the peer benchmark 'run' was faster for the samplers (0.57–0.59× PyTorch against 0.58–0.73×) but slower for
-   * a single forward (1.15× against 0.58–0.67×), within this machine's noise, so it stays opt-in.
-   * Default: DDIT_ONNX_SPINNING=0|1|run, else false.
+   * Whether idle intra-op threads spin for new work.
+   * 'run' (default): they spin between the operators of one run and stop when it returns (onnxruntime's
+   * session.force_spinning_stop). A sampler's loop of runs then skips a thread wake-up per operator; on the peer
+   * benchmark (2 cores, bundled size) captions took 136–144 ms instead of 191–202 and VQA answers 80–97 instead of
+   * 113–136. The price: the first run after an idle pause is slower (a lone forward after 300 ms: 11 ms against 7).
+   * false: they sleep between operators. true: onnxruntime's own default, spinning also between runs, which takes
+   * the cores from the JS work between runs (masked samplers 1.2–1.5× PyTorch's time instead of 0.5–0.6×).
+   * Default: DDIT_ONNX_SPINNING=0|1|run, else 'run'.
    */
   spinning?: OnnxSpinning;
   /** Name used in error messages (default: the file name, or "onnx model"). */
@@ -122,9 +123,11 @@ function defaultThreads(): number {
   return coreCount();
 }
 
-function spinningFromEnv(): OnnxSpinning {
+/** The spinning mode a session gets: the option, else DDIT_ONNX_SPINNING, else 'run'. */
+export function resolveSpinning(option?: OnnxSpinning): OnnxSpinning {
+  if (option !== undefined) return option;
   const raw = process.env.DDIT_ONNX_SPINNING?.trim();
-  if (!raw) return false;
+  if (!raw) return 'run';
   if (raw === 'run') return 'run';
   if (raw === '0' || raw === '1') return raw === '1';
   throw new Error(`DDIT_ONNX_SPINNING="${raw}" must be 0, 1 or run`);
@@ -301,7 +304,7 @@ export class OnnxModel {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: opts.graphOptimization ?? 'all',
-      extra: spinningConfig(opts.spinning ?? spinningFromEnv()),
+      extra: spinningConfig(resolveSpinning(opts.spinning)),
     };
     const create = (providers: string[]) => {
       const options = { ...base, executionProviders: providers };

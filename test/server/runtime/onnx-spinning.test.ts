@@ -1,4 +1,4 @@
-import { OnnxModel } from '../../../server/runtime/onnx';
+import { OnnxModel, resolveSpinning } from '../../../server/runtime/onnx';
 import { OnnxGraph } from '../../../server/runtime/onnx-graph';
 import { tf } from '../../../server/runtime/tf';
 
@@ -23,6 +23,17 @@ describe('onnxruntime thread spinning setting', () => {
     const { y } = await m.run({ x: tf.tensor1d([-1, 2]) });
     expect(Array.from(y.dataSync())).toEqual([0, 2]);
     m.dispose();
+  });
+
+  it('spins only within a run unless told otherwise', () => {
+    delete process.env.DDIT_ONNX_SPINNING;
+    expect(resolveSpinning()).toBe('run');
+    expect(resolveSpinning(false)).toBe(false);
+    process.env.DDIT_ONNX_SPINNING = '0';
+    expect(resolveSpinning()).toBe(false);
+    process.env.DDIT_ONNX_SPINNING = '1';
+    expect(resolveSpinning()).toBe(true);
+    expect(resolveSpinning('run')).toBe('run');
   });
 
   it('the option overrides the variable, and a bad value is named', async () => {
