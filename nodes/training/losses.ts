@@ -118,7 +118,25 @@ export function reduceTokenTerms(terms: tf.Tensor2D): tf.Scalar {
   return tf.tidy(() => tf.div(tf.sum(terms), terms.size) as tf.Scalar);
 }
 
-/** L_txt for a prepared text batch: logits = f(z₀, τ = 0, Enc(x_t)). */
+/**
+ * Reduction per sequence (a deviation from the spec, for instruction data): each sequence's sum divided by
+ * its own count (e.g. its content length), then the mean over sequences. A one-word answer then weighs as
+ * much as a whole caption instead of 1/M of a batch row.
+ */
+export function reducePerSequence(terms: tf.Tensor2D, counts: readonly number[]): tf.Scalar {
+  if (counts.length !== terms.shape[0])
+    throw new Error(`reducePerSequence: ${counts.length} counts for ${terms.shape[0]} sequences`);
+  if (counts.some((c) => !(c > 0))) throw new Error('reducePerSequence: every count must be positive');
+  return tf.tidy(() => {
+    const perRow = tf.div(tf.sum(terms, 1), tf.tensor1d(counts as number[]));
+    return tf.mean(perRow) as tf.Scalar;
+  });
+}
+
+/**
+ * L_txt for a prepared text batch: logits = f(z₀, τ = 0, Enc(x_t)). Reduced over B·M (the spec), or per
+ * sequence by `perSequence` counts (see reducePerSequence).
+ */
 export function maskedDiffusionLoss(
   logits: tf.Tensor3D,
   x0: tf.Tensor2D,
@@ -126,6 +144,10 @@ export function maskedDiffusionLoss(
   times: readonly number[],
   maskId: number,
   labelMask?: tf.Tensor2D,
+  perSequence?: readonly number[],
 ): tf.Scalar {
-  return tf.tidy(() => reduceTokenTerms(maskedTokenTerms(logits, x0, xt, times, maskId, labelMask)));
+  return tf.tidy(() => {
+    const terms = maskedTokenTerms(logits, x0, xt, times, maskId, labelMask);
+    return perSequence ? reducePerSequence(terms, perSequence) : reduceTokenTerms(terms);
+  });
 }

@@ -24,7 +24,13 @@ import { BatchCursor } from './batches';
 import { captionIds, SFT_PROMPT } from './sequences';
 import { type DatasetLike, isDataset, loadImageTextDataset, loadInstructionDataset } from './datasets';
 import type { EmaConfig } from './ema';
-import { FlowMatchingTerm, MaskedDiffusionTerm, type Objective } from './objective';
+import {
+  FlowMatchingTerm,
+  MaskedDiffusionTerm,
+  type Objective,
+  TEXT_LOSS_NORMALIZATIONS,
+  type TextLossNormalization,
+} from './objective';
 import { TEXT_ENCODER_TRAINING, type TextEncoderTraining, TrainingSession } from './session';
 import { asTrainableDDiT, encodeSync } from './trainable';
 import { appendMetrics, truncateMetrics } from './metrics-log';
@@ -172,7 +178,9 @@ export const MaskedDiffusionLoss = defineNode({
     'summed and divided by B·M. On caption data every position (EOS padding included) can be masked; on ' +
     'instruction data the prompt (prompt_format, trailing EOS dropped) is protected and not scored. caption_prompt ' +
     '(default empty, as the spec) puts a fixed protected prompt before every caption, for models that caption by ' +
-    'in-filling after it (Caption prompt).',
+    "in-filling after it (Caption prompt). normalize 'content' (a deviation from the spec) divides each sequence's " +
+    'sum by its content length (its scored tokens up to and including the first EOS) and averages over sequences, ' +
+    'so a one-word answer weighs as much as a whole caption instead of 1/M of a row.',
   inputs: {
     batches: { type: 'BATCHES' },
     vae: { type: 'VAE' },
@@ -180,9 +188,10 @@ export const MaskedDiffusionLoss = defineNode({
     text_length: { type: 'INT', default: 256, min: 1, max: 4096 },
     prompt_format: { type: 'STRING', default: SFT_PROMPT },
     caption_prompt: { type: 'STRING', default: '' },
+    normalize: { type: 'COMBO', choices: TEXT_LOSS_NORMALIZATIONS, default: 'positions' },
   },
   outputs: { loss: { type: 'LOSS' } },
-  run({ batches, vae, tokenizer, text_length, prompt_format, caption_prompt }) {
+  run({ batches, vae, tokenizer, text_length, prompt_format, caption_prompt, normalize }) {
     const who = 'MaskedDiffusionLoss';
     if (!prompt_format.includes('{question}'))
       throw new Error(`${who}: input 'prompt_format' must contain {question}`);
@@ -194,6 +203,7 @@ export const MaskedDiffusionLoss = defineNode({
         textLength: text_length,
         promptFormat: prompt_format,
         captionPrompt: caption_prompt.trim() ? caption_prompt : undefined,
+        normalize: normalize as TextLossNormalization,
         timeEps: 1e-3,
       },
     );

@@ -12,7 +12,14 @@ import type { Rng } from '../sampling/random';
 import type { BatchCursor } from './batches';
 import { type DataItem, datasetTask } from './datasets';
 import { applyCfgDropout, corruptTokens, flowMatchingLoss, maskedDiffusionLoss } from './losses';
-import { captionBatch, captionIds, instructionBatch, SFT_PROMPT, type TokenBatch } from './sequences';
+import {
+  captionBatch,
+  captionIds,
+  contentLengths,
+  instructionBatch,
+  SFT_PROMPT,
+  type TokenBatch,
+} from './sequences';
 import { encodeSync, type TrainableDDiT } from './trainable';
 import { hasMoments, samplePosterior } from './posterior-cache';
 
@@ -155,8 +162,14 @@ export class FlowMatchingTerm implements LossTerm {
   }
 }
 
+/** How L_txt is reduced: over all B·M positions (the spec), or per sequence by its content length. */
+export const TEXT_LOSS_NORMALIZATIONS = ['positions', 'content'] as const;
+export type TextLossNormalization = (typeof TEXT_LOSS_NORMALIZATIONS)[number];
+
 export interface MaskedTermOptions {
   textLength: number;
+  /** Default 'positions'. */
+  normalize?: TextLossNormalization;
   promptFormat: string;
   /** Fixed, protected text before every caption ('' = the spec's plain captions). */
   captionPrompt?: string;
@@ -207,6 +220,7 @@ export class MaskedDiffusionTerm implements LossTerm {
     const xt = corruptTokens(tokens.ids, tokens.condMask, times, m, tok.maskId, rng);
     const x0T = idsTensor(tokens);
     const xtT = tf.tensor2d(xt, [tokens.batch, m], 'int32');
+    const perSequence = this.opts.normalize === 'content' ? contentLengths(tokens, tok.eosId) : undefined;
     const labelMask =
       instruction || this.opts.captionPrompt
         ? tf.tensor2d(Float32Array.from(tokens.condMask), [tokens.batch, m])
@@ -218,7 +232,7 @@ export class MaskedDiffusionTerm implements LossTerm {
           const enc = encodeSync(l.encoder, xtT, who);
           const out = l.model.forward(z0, 0, enc, { image: false });
           if (!out.logits) throw new Error(`${who}: the model returned no text logits`);
-          return maskedDiffusionLoss(out.logits, x0T, xtT, times, tok.maskId, labelMask);
+          return maskedDiffusionLoss(out.logits, x0T, xtT, times, tok.maskId, labelMask, perSequence);
         }),
       dispose: () => tf.dispose([z0, x0T, xtT, ...(labelMask ? [labelMask] : [])]),
     };

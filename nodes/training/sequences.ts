@@ -13,6 +13,23 @@ export interface TokenBatch {
   length: number;
 }
 
+/**
+ * Per sequence, how many scored positions carry its text: the scored positions up to and including the
+ * first EOS among them (the caption or answer and its EOS, without the EOS padding after it). At least 1.
+ */
+export function contentLengths(b: TokenBatch, eosId: number): number[] {
+  return Array.from({ length: b.batch }, (_, r) => {
+    let n = 0;
+    for (let l = 0; l < b.length; l++) {
+      const i = r * b.length + l;
+      if (!b.condMask[i]) continue;
+      n++;
+      if (b.ids[i] === eosId) break;
+    }
+    return Math.max(1, n);
+  });
+}
+
 /** tok(text) padded to M with EOS; a longer sequence is cut to M − 1 tokens plus EOS. */
 export function captionIds(tok: TokenizerLike, text: string, length: number): number[] {
   let ids = tok.encode(text);

@@ -10,7 +10,13 @@ import {
   resizeBicubic,
   type RgbImage,
 } from '../../../nodes/training/images';
-import { captionIds, instructionIds } from '../../../nodes/training/sequences';
+import {
+  captionBatch,
+  captionIds,
+  contentLengths,
+  instructionBatch,
+  instructionIds,
+} from '../../../nodes/training/sequences';
 import type { TokenizerLike } from '../../../nodes/sampling/interfaces';
 
 function writePng(
@@ -214,6 +220,16 @@ describe('training sequences (spec §4)', () => {
     const { ids, condMask } = instructionIds(tok, 'what color', 'red', 8);
     expect(ids).toEqual([3, 5, 6, 4, 7, 1, 1, 1]);
     expect(condMask).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
+  });
+
+  it("counts each sequence's content: its scored tokens up to and including the first EOS", () => {
+    // "red" + EOS after a protected 4-token prompt; a caption of 3 words + EOS; a caption cut to fit
+    expect(contentLengths(instructionBatch(tok, [{ question: 'what color', answer: 'red' }], 8), 1)).toEqual([
+      2,
+    ]);
+    expect(contentLengths(captionBatch(tok, ['a red circle', 'a red circle a red'], 5), 1)).toEqual([4, 5]);
+    // an empty caption is its EOS alone
+    expect(contentLengths(captionBatch(tok, [''], 4), 1)).toEqual([1]);
   });
 });
 

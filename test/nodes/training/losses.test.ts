@@ -8,6 +8,7 @@ import {
   interpolate,
   maskedDiffusionLoss,
   maskedTokenTerms,
+  reducePerSequence,
   reduceTokenTerms,
   type VelocityFn,
 } from '../../../nodes/training/losses';
@@ -175,6 +176,30 @@ describe('reduction over B·M (spec §5 item 6)', () => {
       ),
     );
     expect(longer).toBeCloseTo((base * m) / (m + k), 6);
+  });
+
+  it('divides per sequence by its own count when asked (normalize: content), then averages', () => {
+    const terms = tf.tensor2d([
+      [1, 0, 2],
+      [0.5, 0, 0],
+    ]);
+    expect(scalar(reducePerSequence(terms, [3, 1]))).toBeCloseTo((3 / 3 + 0.5 / 1) / 2, 6);
+    expect(() => reducePerSequence(terms, [1])).toThrow('1 counts for 2 sequences');
+    expect(() => reducePerSequence(terms, [1, 0])).toThrow('every count must be positive');
+    // through the loss: the same per-token terms, reduced per sequence
+    const logits = randomLogits(2, 3, 13);
+    const x0 = tf.tensor2d(
+      [
+        [1, 2, 3],
+        [3, 2, 1],
+      ],
+      undefined,
+      'int32',
+    );
+    const xt = tf.fill([2, 3], MASK, 'int32') as tf.Tensor2D;
+    const t = maskedTokenTerms(logits, x0, xt, [0.5, 0.25], MASK).arraySync();
+    const l = scalar(maskedDiffusionLoss(logits, x0, xt, [0.5, 0.25], MASK, undefined, [1, 2]));
+    expect(l).toBeCloseTo((t[0][0] + t[0][1] + t[0][2] + (t[1][0] + t[1][1] + t[1][2]) / 2) / 2, 5);
   });
 
   it('applies the label mask to the per-token terms', () => {

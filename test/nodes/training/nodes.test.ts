@@ -186,6 +186,15 @@ describe('training workflow (looped)', () => {
     expect(b.iterations).toBe(2);
   });
 
+  it("weighs each text sequence by its content length with normalize 'content'", async () => {
+    const r = await train(tinyEngine(), trainGraph('content', { '6': { normalize: 'content' } }), 1);
+    expect(r.status).toBe('success');
+    const [a, b] = [straight.metrics[0], r.metrics[0]];
+    // same batches and draws: the image term is untouched, the text term only grows (counts ≤ M)
+    expect(b.loss_img).toBe(a.loss_img);
+    expect(b.loss_txt as number).toBeGreaterThan(a.loss_txt as number);
+  });
+
   it('names the optimizer input that makes a schedule impossible', async () => {
     const r = await train(
       tinyEngine(),
