@@ -1121,6 +1121,43 @@ Napi::Value FillRows(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// gatherRows(n, cols, rows, table, tableOff, ids, idsOff, out, outOff):
+// out[i] = table[ids[i]] for n rows of cols floats (an embedding lookup).
+// ids is an Int32Array view over the same heap. An id outside [0, rows)
+// throws a RangeError naming it, with nothing written.
+Napi::Value GatherRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!ExpectArgs(info, 9, "gatherRows")) return env.Undefined();
+  int64_t n, cols, rows, idsOff;
+  float *table, *out;
+  if (!GetInt(env, info[0], "n", 0, &n) || !GetInt(env, info[1], "cols", 0, &cols) ||
+      !GetInt(env, info[2], "rows", 0, &rows) || !GetSpan(info, 3, "table", rows * cols, &table) ||
+      !GetSpan(info, 7, "out", n * cols, &out)) {
+    return env.Undefined();
+  }
+  if (!info[5].IsTypedArray() || info[5].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    Napi::TypeError::New(env, "ids must be an Int32Array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Int32Array idsView = info[5].As<Napi::Int32Array>();
+  if (!GetInt(env, info[6], "ids", 0, &idsOff)) return env.Undefined();
+  if (idsOff + n > static_cast<int64_t>(idsView.ElementLength())) {
+    Napi::RangeError::New(env, "ids: operand reaches past the end of its array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const int32_t* ids = idsView.Data() + idsOff;
+  for (int64_t i = 0; i < n; ++i) {
+    if (ids[i] < 0 || ids[i] >= rows) {
+      Napi::RangeError::New(env, "index " + std::to_string(ids[i]) + " is outside 0.." + std::to_string(rows - 1))
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+  const size_t bytes = static_cast<size_t>(cols) * sizeof(float);
+  for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * cols, table + static_cast<int64_t>(ids[i]) * cols, bytes);
+  return env.Undefined();
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t n;
@@ -1180,6 +1217,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("jointAttention", Napi::Function::New(env, JointAttention, "jointAttention"));
   exports.Set("jointAttentionGrad", Napi::Function::New(env, JointAttentionGrad, "jointAttentionGrad"));
   exports.Set("fillRows", Napi::Function::New(env, FillRows, "fillRows"));
+  exports.Set("gatherRows", Napi::Function::New(env, GatherRows, "gatherRows"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("setBlasThreads", Napi::Function::New(env, SetBlasThreads, "setBlasThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));

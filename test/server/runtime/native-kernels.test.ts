@@ -94,7 +94,9 @@ describe('native matmul kernels on the wasm backend', () => {
     const status = nativeKernelsStatus();
     expect(status.loaded).toBe(true);
     expect(status.library).toMatch(/BLAS/i);
-    expect(status.kernels).toEqual(expect.arrayContaining(['BatchMatMul', '_FusedMatMul', 'Sum']));
+    expect(status.kernels).toEqual(
+      expect.arrayContaining(['BatchMatMul', '_FusedMatMul', 'Sum', 'GatherV2']),
+    );
     expect(tf.getKernel('BatchMatMul', 'wasm').kernelFunc).not.toBe(undefined);
   });
 
@@ -467,6 +469,48 @@ describe('native matmul kernels on the wasm backend', () => {
       expect(maxAbsDiff(a, b)).toBeLessThan(1e-4 + 1e-6 * terms);
     });
     tf.dispose([x, big]);
+  });
+
+  it('gathers rows like the stock kernel, and names an id outside the table', () => {
+    const table = tf.randomNormal([62, 128], 0, 1, 'float32', 71);
+    const cube = tf.randomNormal([5, 3, 4], 0, 1, 'float32', 72);
+    const ids = tf.tensor2d(
+      Array.from({ length: 32 * 32 }, (_, i) => (i * 37) % 62),
+      [32, 32],
+      'int32',
+    );
+    const cases: Array<() => tf.Tensor> = [
+      () => tf.gather(table, ids), // an embedding lookup: [32, 32, 128]
+      () => tf.gather(cube, tf.tensor1d([4, 0, 4, 2], 'int32')), // rank 3, repeated ids
+      () => tf.gather(cube, tf.tensor1d([2, 0], 'int32'), 1), // another axis: the stock kernel
+      () => tf.gather(cube, tf.scalar(3, 'int32')), // a scalar id drops the axis
+    ];
+    const results = () =>
+      cases.map((f) =>
+        tf.tidy(() => {
+          const t = f();
+          return { shape: t.shape, values: Array.from(t.dataSync()) };
+        }),
+      );
+    const native = results();
+    unregisterNativeKernels(tf);
+    const plain = results();
+    registerNativeKernels(tf);
+    expect(nativeKernelsStatus().kernels).toContain('GatherV2');
+    native.forEach((r, i) => {
+      expect(r.shape).toEqual(plain[i].shape);
+      expect(r.values).toEqual(plain[i].values); // copies: bit for bit
+    });
+    // gradients still flow to the table (UnsortedSegmentSum of the upstream rows)
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.gather(t, tf.tensor1d([1, 1, 3], 'int32'))))(table);
+    const gv = g.arraySync() as number[][];
+    expect(gv[1].every((v) => v === 2)).toBe(true);
+    expect(gv[3].every((v) => v === 1)).toBe(true);
+    expect(gv[0].every((v) => v === 0)).toBe(true);
+    expect(() => tf.gather(table, tf.tensor1d([3, 62], 'int32'))).toThrow(
+      'GatherV2: index 62 is outside 0..61 (the gathered axis has 62 entries)',
+    );
+    tf.dispose([table, cube, ids, g]);
   });
 
   it('takes an AdamW step with the PyTorch rule, moments in place, never writing through shared storage', () => {
