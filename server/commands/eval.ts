@@ -3,6 +3,7 @@ import * as path from 'path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { lintEvalSet, validateEvalSet, type EvalSet } from '../../nodes/eval/eval-set';
+import { generateEvalSet } from '../../nodes/eval/generate-eval-set';
 import type { EvaluateResult } from '../../nodes/eval/evaluate';
 import { defaultFolders, listFiles } from '../../nodes/image/files';
 import { T2IImageWriter } from './eval-images';
@@ -23,6 +24,9 @@ const INFERENCE = ['auto', 'onnx', 'tfjs'];
 
 export interface EvalFlags {
   set?: string;
+  /** "t2i,caption,vqa" item counts of a set generated instead of read (with setSeed). */
+  generate?: string;
+  setSeed?: string;
   ckpt?: string;
   json?: string;
   limit?: string;
@@ -37,6 +41,7 @@ export interface EvalFlags {
 }
 
 export interface EvalPlan {
+  /** The set's file, or "generated (seed N)". */
   setFile: string;
   set: EvalSet;
   /** Soft warnings about the set (questions outside the six forms, answers the rules disagree with). */
@@ -103,6 +108,21 @@ export function loadEvalSet(file: string): EvalSet {
   return validateEvalSet(json, file);
 }
 
+/** A set file relative to the working folder; a generated set's label as it is. */
+function setLabel(setFile: string): string {
+  return path.isAbsolute(setFile) ? path.relative(process.cwd(), setFile) || setFile : setFile;
+}
+
+/** "240,0,600" → item counts per section for generateEvalSet. */
+export function parseGenerate(v: string): { t2i: number; caption: number; vqa: number } {
+  const parts = v.split(',').map((x) => x.trim());
+  if (parts.length !== 3)
+    throw new Error(`--generate takes three counts t2i,caption,vqa (e.g. 240,0,600), got '${v}'`);
+  const [t2i, caption, vqa] = parts.map((x) => positiveInt('--generate', x, 0));
+  if (t2i + caption + vqa === 0) throw new Error('--generate: every count is 0');
+  return { t2i, caption, vqa };
+}
+
 /** A checkpoint given as a path to a file, or as a name in the models folder (".safetensors" optional). */
 export function resolveCheckpoint(name: string, modelsDir: string, cwd = process.cwd()): string {
   const asPath = path.resolve(cwd, name);
@@ -149,8 +169,24 @@ export function planEval(flags: EvalFlags, opts: { cwd?: string; modelsDir?: str
   const inference = flags.inference ?? 'auto';
   if (!INFERENCE.includes(inference))
     throw new Error(`--inference must be one of ${INFERENCE.join(', ')}, got '${inference}'`);
-  const setFile = flags.set ? path.resolve(cwd, flags.set) : DEFAULT_SET;
-  const full = loadEvalSet(setFile);
+  if (flags.generate !== undefined && flags.set !== undefined)
+    throw new Error('--set and --generate exclude each other: read a set, or generate one');
+  if (flags.setSeed !== undefined && flags.generate === undefined)
+    throw new Error('--set-seed only applies to --generate');
+  let setFile: string;
+  let full: EvalSet;
+  if (flags.generate !== undefined) {
+    const counts = parseGenerate(flags.generate);
+    const setSeed = flags.setSeed === undefined ? 1 : positiveInt('--set-seed', flags.setSeed, 0);
+    setFile = `generated (seed ${setSeed})`;
+    full = validateEvalSet(
+      generateEvalSet({ name: `shapes-generated-${setSeed}`, seed: setSeed, ...counts }),
+      setFile,
+    );
+  } else {
+    setFile = flags.set ? path.resolve(cwd, flags.set) : DEFAULT_SET;
+    full = loadEvalSet(setFile);
+  }
   const set = limited(full, limit);
   const empty = sections.filter((s) => set[s].length === 0);
   if (empty.length === sections.length) {
@@ -253,7 +289,16 @@ export function register(program: Command): void {
       'score a checkpoint on an eval set (text-to-image per GenEval-style category with its unconditional ' +
         'control, captioning, VQA, and the text-sampler steps ablation) with the shipped workflows’ sampler settings',
     )
-    .option('--set <file>', 'eval set JSON', path.relative(process.cwd(), DEFAULT_SET) || DEFAULT_SET)
+    .option(
+      '--set <file>',
+      `eval set JSON (default: ${path.relative(process.cwd(), DEFAULT_SET) || DEFAULT_SET})`,
+    )
+    .option(
+      '--generate <t2i,caption,vqa>',
+      'score on a set generated from --set-seed with these item counts instead (e.g. 240,0,600: ' +
+        'larger sets than the public one for tighter figures)',
+    )
+    .option('--set-seed <n>', 'seed of the --generate set (default 1)')
     .option('--ckpt <name>', 'checkpoint: a name in the models folder, or a path', DEFAULT_CHECKPOINT)
     .option('--json <out>', 'also write the report as JSON')
     .option('--images <dir>', 'save every text-to-image sample (and the control) as PNG, with an index.html')
@@ -282,7 +327,7 @@ export function register(program: Command): void {
         const s = plan.set;
         err.write(`device: ${info.device ?? info.backend}\n`);
         err.write(
-          `eval set ${s.name} (${path.relative(process.cwd(), plan.setFile)}): ${s.t2i.length} t2i, ` +
+          `eval set ${s.name} (${setLabel(plan.setFile)}): ${s.t2i.length} t2i, ` +
             `${s.caption.length} caption, ${s.vqa.length} vqa items${plan.limit ? ` (--limit ${plan.limit})` : ''}\n`,
         );
         err.write(`checkpoint: ${path.relative(process.cwd(), plan.checkpoint)}\n`);

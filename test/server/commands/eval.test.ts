@@ -69,6 +69,31 @@ describe('ddit eval: flags and files', () => {
     expect(() => planEval({ set: empty }, opts)).toThrow('has no t2i, caption, vqa items to evaluate');
   });
 
+  it('generates a seeded set of the asked sizes instead of reading one', () => {
+    const opts = { cwd: tmp, modelsDir: MODELS };
+    const plan = planEval({ generate: '12, 0, 18', setSeed: '7' }, opts);
+    expect(plan.setFile).toBe('generated (seed 7)');
+    expect(plan.set.name).toBe('shapes-generated-7');
+    expect([plan.set.t2i.length, plan.set.caption.length, plan.set.vqa.length]).toEqual([12, 0, 18]);
+    expect(plan.sections).toEqual(['t2i', 'vqa']); // nothing to caption
+    // every category and question form is represented, and the same seed gives the same set
+    expect(new Set(plan.set.t2i.map((i) => i.category)).size).toBe(6);
+    expect(
+      new Set(plan.set.vqa.map((i) => i.question.split(' ').slice(0, 2).join(' '))).size,
+    ).toBeGreaterThan(3);
+    expect(planEval({ generate: '12,0,18', setSeed: '7' }, opts).set).toEqual(plan.set);
+    expect(planEval({ generate: '12,0,18' }, opts).set).not.toEqual(plan.set); // seed 1
+    expect(() => planEval({ generate: '12,18' }, opts)).toThrow(
+      "--generate takes three counts t2i,caption,vqa (e.g. 240,0,600), got '12,18'",
+    );
+    expect(() => planEval({ generate: '0,0,0' }, opts)).toThrow('--generate: every count is 0');
+    expect(() => planEval({ generate: '1,x,1' }, opts)).toThrow("--generate must be an integer ≥ 0, got 'x'");
+    expect(() => planEval({ generate: '1,1,1', set: 'a.json' }, opts)).toThrow(
+      '--set and --generate exclude each other',
+    );
+    expect(() => planEval({ setSeed: '3' }, opts)).toThrow('--set-seed only applies to --generate');
+  });
+
   it('lists the available checkpoints for an unknown one, and rejects bad flag values', () => {
     const opts = { cwd: tmp, modelsDir: MODELS };
     expect(() => planEval({ ckpt: 'missing.safetensors' }, opts)).toThrow(
