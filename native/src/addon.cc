@@ -328,6 +328,14 @@ bool GetSpan(const Napi::CallbackInfo& info, size_t at, const char* name, int64_
   return true;
 }
 
+// Throws a TypeError naming the entry point unless it got exactly `expected` arguments.
+bool ExpectArgs(const Napi::CallbackInfo& info, size_t expected, const char* name) {
+  if (info.Length() == expected) return true;
+  Napi::TypeError::New(info.Env(), std::string(name) + " expects " + std::to_string(expected) + " arguments")
+      .ThrowAsJavaScriptException();
+  return false;
+}
+
 // adamw(n, w, wOff, wOut, wOutOff, g, gOff, m, mOff, v, vOff, lr, beta1, beta2, eps, weightDecay, bc1, bc2,
 //       gradScale)
 // One decoupled-weight-decay Adam step (PyTorch's AdamW rule); m and v are
@@ -378,6 +386,28 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   p.eps = static_cast<float>(eps);
   p.scale = static_cast<float>(scale);
   ParallelRange(n, [&](int64_t lo, int64_t hi) { AdamWRange(w, wOut, g, m, v, p, lo, hi); });
+  return env.Undefined();
+}
+
+// emaUpdate(n, s, sOff, w, wOff, decay): s = decay*s + (1-decay)*w in place,
+// the exponential moving average of the weights after an optimiser step.
+DDIT_CLONES void EmaRange(float* s, const float* w, float d, float a, int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) s[i] = s[i] * d + w[i] * a;
+}
+
+Napi::Value EmaUpdate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!ExpectArgs(info, 6, "emaUpdate")) return env.Undefined();
+  int64_t n;
+  float *s, *w;
+  double decay;
+  if (!GetInt(env, info[0], "n", 0, &n) || !GetSpan(info, 1, "s", n, &s) || !GetSpan(info, 3, "w", n, &w) ||
+      !GetFloat(env, info[5], "decay", &decay)) {
+    return env.Undefined();
+  }
+  const float d = static_cast<float>(decay);
+  const float a = static_cast<float>(1 - decay);
+  ParallelRange(n, [&](int64_t lo, int64_t hi) { EmaRange(s, w, d, a, lo, hi); });
   return env.Undefined();
 }
 
@@ -595,14 +625,6 @@ DDIT_CLONES void LayerNormGradRows(const float* dy, const float* x, float* dx, i
 #pragma omp simd
     for (int64_t j = 0; j < cols; ++j) dr[j] = rs * (gr[j] - mg - (xr[j] - mu) * rs * mgh);
   }
-}
-
-// Throws a TypeError naming the entry point unless it got exactly `expected` arguments.
-bool ExpectArgs(const Napi::CallbackInfo& info, size_t expected, const char* name) {
-  if (info.Length() == expected) return true;
-  Napi::TypeError::New(info.Env(), std::string(name) + " expects " + std::to_string(expected) + " arguments")
-      .ThrowAsJavaScriptException();
-  return false;
 }
 
 bool GetNormArgs(const Napi::CallbackInfo& info, size_t expected, const char* name, int64_t* rows, int64_t* cols,
@@ -1202,6 +1224,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pool().Resize(DefaultThreads());
   exports.Set("gemmBatched", Napi::Function::New(env, GemmBatched, "gemmBatched"));
   exports.Set("adamw", Napi::Function::New(env, AdamW, "adamw"));
+  exports.Set("emaUpdate", Napi::Function::New(env, EmaUpdate, "emaUpdate"));
   exports.Set("sumSquares", Napi::Function::New(env, SumSquares, "sumSquares"));
   exports.Set("reduceSum", Napi::Function::New(env, ReduceSum, "reduceSum"));
   exports.Set("geluTanh", Napi::Function::New(env, Gelu, "geluTanh"));

@@ -2,6 +2,7 @@
  * Exponential moving average of the trained weights (spec §2.4): it equals the live weights up to
  * optimiser step `startStep` and is updated e ← d·e + (1 − d)·w after every later step.
  */
+import { nativeEmaUpdate } from '../../server/runtime/native-kernels';
 import { tf } from '../../server/runtime/tf';
 
 export interface EmaConfig {
@@ -33,6 +34,7 @@ export class Ema {
         s.assign(w);
         continue;
       }
+      if (nativeEmaUpdate(tf, s, w, this.cfg.decay)) continue;
       const next = tf.tidy(() => tf.add(tf.mul(s, this.cfg.decay), tf.mul(w, 1 - this.cfg.decay)));
       s.assign(next);
       next.dispose();

@@ -181,6 +181,15 @@ export interface NativeAddon {
     out: Float32Array,
     outOffset: number,
   ): void;
+  /** s = decay·s + (1 − decay)·w over n elements, in place. */
+  emaUpdate(
+    n: number,
+    s: Float32Array,
+    sOffset: number,
+    w: Float32Array,
+    wOffset: number,
+    decay: number,
+  ): void;
   /** Σ x² over n elements, accumulated in double. */
   sumSquares(n: number, x: Float32Array, xOffset: number): number;
   /**
@@ -271,6 +280,7 @@ export interface LoadOptions {
 const REQUIRED_FUNCTIONS: ReadonlyArray<keyof NativeAddon> = [
   'gemmBatched',
   'adamw',
+  'emaUpdate',
   'sumSquares',
   'reduceSum',
   'fillRows',
@@ -860,6 +870,29 @@ export function nativeAdamW(
   const next = tf.engine().makeTensorFromTensorInfo(out);
   w.assign(next);
   next.dispose();
+  return true;
+}
+
+/**
+ * One EMA step in place: shadow ← decay·shadow + (1 − decay)·w, in one parallel pass instead of three wasm
+ * kernels. A shadow whose storage is shared with another tensor first gets storage of its own. Returns false,
+ * touching nothing, when the native path cannot take it (the caller then runs its tensor-op update).
+ */
+export function nativeEmaUpdate(tf: Tf, shadow: tfjs.Variable, w: AnyTensor, decay: number): boolean {
+  const native = addon;
+  if (!native || shadow.size !== w.size || shadow.dataId === w.dataId) return false;
+  if (!wasmSpan(tf, shadow) || !wasmSpan(tf, w)) return false;
+  const backend = tf.backend() as unknown as BackendWasm;
+  if (backend.refCount(shadow.dataId) > 1) {
+    // x·1 is exact: a private copy of the same values.
+    const own = tf.tidy(() => tf.mul(shadow, 1));
+    shadow.assign(own);
+    own.dispose();
+  }
+  const ss = wasmSpan(tf, shadow);
+  const sw = wasmSpan(tf, w);
+  if (!ss || !sw) return false;
+  native.emaUpdate(shadow.size, ss.heap, ss.offset, sw.heap, sw.offset, decay);
   return true;
 }
 

@@ -16,6 +16,7 @@ import {
   loadNativeKernels,
   nativeAdamW,
   nativeAddon,
+  nativeEmaUpdate,
   nativeKernelsStatus,
   nativeSumSquares,
   nativeMatMulActive,
@@ -24,6 +25,7 @@ import {
   unregisterNativeKernels,
 } from '../../../server/runtime/native-kernels';
 import { ensureNativeAddon } from '../../helpers/native-addon';
+import { Ema } from '../../../nodes/training/ema';
 
 // Plain double-precision reference for op(A)·op(B) over equal or broadcast batches.
 function referenceMatMul(
@@ -563,6 +565,36 @@ describe('native matmul kernels on the wasm backend', () => {
     expect(Array.from(view.dataSync().slice(0, 4))).toEqual(Array.from(seen));
     expect(Array.from(m.dataSync().slice(0, 4))).not.toEqual(Array.from(seen));
     tf.dispose([view, w, m, v, g]);
+  });
+
+  it('updates an EMA shadow in place in one pass, never writing through shared storage', () => {
+    const n = 70000;
+    const init = tf.randomNormal([n], 0, 1, 'float32', 81);
+    const shadow = tf.variable(init);
+    init.dispose(); // the variable owns its storage alone, as Ema's shadows do
+    const w = tf.randomNormal([n], 0, 1, 'float32', 82);
+    const [s0, w0] = [shadow, w].map((t) => t.dataSync().slice());
+    const id = shadow.dataId;
+    expect(nativeEmaUpdate(tf, shadow, w, 0.998)).toBe(true);
+    expect(shadow.dataId).toBe(id);
+    const s1 = shadow.dataSync();
+    let err = 0;
+    for (let i = 0; i < n; i++) err = Math.max(err, Math.abs(s1[i] - (0.998 * s0[i] + 0.002 * w0[i])));
+    expect(err).toBeLessThan(1e-6);
+    // the Ema class takes this path and gives what the tensor-op form gives
+    const ema = new Ema({ decay: 0.9, startStep: 0 });
+    const weights = new Map([['w', w]]);
+    ema.update(weights, 1);
+    const before = ema.shadow.get('w')!.dataSync().slice();
+    const shared = tf.reshape(ema.shadow.get('w')!, [n, 1]); // a live view: must keep its values
+    const w2 = tf.randomNormal([n], 0, 1, 'float32', 83);
+    ema.update(new Map([['w', w2]]), 2);
+    const want = tf.tidy(() => tf.add(tf.mul(tf.tensor(before), 0.9), tf.mul(w2, 0.1)).dataSync());
+    expect(maxAbsDiff(ema.shadow.get('w')!.dataSync(), want)).toBeLessThan(1e-6);
+    expect(Array.from(shared.dataSync().slice(0, 3))).toEqual(Array.from(before.slice(0, 3)));
+    expect(nativeEmaUpdate(tf, shadow, tf.zeros([3]), 0.5)).toBe(false); // sizes differ: the caller's path
+    tf.dispose([shadow, w, w2, shared]);
+    ema.dispose();
   });
 
   it('rejects operands that reach past their array', () => {
