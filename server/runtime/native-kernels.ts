@@ -794,6 +794,19 @@ function wasmSpan(tf: Tf, t: AnyTensor): { heap: Float32Array; offset: number; b
   return offset === null ? null : { heap: heapF32(backend), offset, backend };
 }
 
+/**
+ * Gives a variable storage of its own before a kernel writes it in place, so that another tensor sharing it (a
+ * live reshape or copy) keeps the values it had, as with assign().
+ */
+function ownStorage(tf: Tf, v: tfjs.Variable): void {
+  const backend = tf.backend() as unknown as BackendWasm;
+  if (backend.refCount(v.dataId) <= 1) return;
+  // x·1 is exact: a private copy of the same values.
+  const own = tf.tidy(() => tf.mul(v, 1));
+  v.assign(own);
+  own.dispose();
+}
+
 export interface AdamWHyper {
   lr: number;
   beta1: number;
@@ -831,14 +844,7 @@ export function nativeAdamW(
   if (new Set([w, m, v]).size !== 3 || [w, m, v].some((t) => t.dataId === g.dataId)) return false;
   if (![w, g, m, v].every((t) => wasmSpan(tf, t))) return false;
   const backend = tf.backend() as unknown as BackendWasm;
-  for (const t of [m, v]) {
-    if (backend.refCount(t.dataId) > 1) {
-      // x·1 is exact: a private copy of the same values.
-      const own = tf.tidy(() => tf.mul(t, 1));
-      t.assign(own);
-      own.dispose();
-    }
-  }
+  for (const t of [m, v]) ownStorage(tf, t);
   const out = backend.makeOutput(w.shape, 'float32');
   const spans = [w, out, g, m, v].map((t) => wasmSpan(tf, t as unknown as AnyTensor));
   if (spans.some((sp) => !sp)) {
@@ -882,13 +888,7 @@ export function nativeEmaUpdate(tf: Tf, shadow: tfjs.Variable, w: AnyTensor, dec
   const native = addon;
   if (!native || shadow.size !== w.size || shadow.dataId === w.dataId) return false;
   if (!wasmSpan(tf, shadow) || !wasmSpan(tf, w)) return false;
-  const backend = tf.backend() as unknown as BackendWasm;
-  if (backend.refCount(shadow.dataId) > 1) {
-    // x·1 is exact: a private copy of the same values.
-    const own = tf.tidy(() => tf.mul(shadow, 1));
-    shadow.assign(own);
-    own.dispose();
-  }
+  ownStorage(tf, shadow);
   const ss = wasmSpan(tf, shadow);
   const sw = wasmSpan(tf, w);
   if (!ss || !sw) return false;
