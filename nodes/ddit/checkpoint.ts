@@ -195,8 +195,12 @@ function loadPart<M extends DDiT | AutoencoderKL | T5Encoder>(
   }
 }
 
+/** The D-DiT of a file, with the training step recorded beside its weights (`ddit_step`) when there is one. */
 export function loadTransformer(file: string): DDiT {
-  return loadPart(file, 'transformer', (c: DDiTConfig) => new DDiT(c));
+  const model = loadPart(file, 'transformer', (c: DDiTConfig) => new DDiT(c));
+  const step = Number(inspectCheckpoint(file).metadata.ddit_step);
+  if (Number.isInteger(step) && step > 0) model.trainedSteps = step;
+  return model;
 }
 
 export function loadVae(file: string): AutoencoderKL {

@@ -199,6 +199,11 @@ export class DDiT extends Module {
   readonly imageProjOut: Linear;
   readonly textProjOut: Linear;
   readonly nullImageEmbd: Parameter | null;
+  /**
+   * The optimiser step a training run exported these weights at (a checkpoint's `ddit_step` metadata), so a
+   * later run can continue its schedule from there; undefined for weights of unknown origin.
+   */
+  trainedSteps?: number;
 
   constructor(config: DDiTConfig) {
     super();

@@ -78,6 +78,12 @@ export interface StepReport {
 export class AdamW {
   /** Optimiser steps taken so far (k). */
   stepsTaken = 0;
+  /**
+   * The step k at which the moments last started from zero: 0 for a fresh run, the recorded step for a run
+   * warm-started from exported weights. Bias correction counts from here, and a warm start ramps the rate
+   * up again over warmupSteps (the schedule itself still follows k).
+   */
+  momentsSince = 0;
   readonly m = new Map<string, tf.Variable>();
   readonly v = new Map<string, tf.Variable>();
 
@@ -127,9 +133,9 @@ export class AdamW {
     }
     const clipped = this.cfg.clipNorm > 0 && gradNorm > this.cfg.clipNorm;
     const coef = clipped ? this.cfg.clipNorm / gradNorm : 1;
-    const lr = learningRate(this.cfg, this.stepsTaken);
+    const lr = this.rate();
     this.stepsTaken++;
-    const t = this.stepsTaken;
+    const t = this.stepsTaken - this.momentsSince;
     const { beta1, beta2, eps, weightDecay } = this.cfg;
     const bc1 = 1 - Math.pow(beta1, t);
     const bc2 = 1 - Math.pow(beta2, t);
@@ -159,6 +165,14 @@ export class AdamW {
       g0.dispose();
     }
     return { lr, gradNorm, clipped };
+  }
+
+  /** The rate of the next update: the schedule at k, re-warmed after a warm start. */
+  rate(): number {
+    const lr = learningRate(this.cfg, this.stepsTaken);
+    const W = this.cfg.warmupSteps;
+    if (this.momentsSince === 0 || W <= 0) return lr;
+    return lr * Math.min(1, (this.stepsTaken - this.momentsSince) / W);
   }
 
   dispose(): void {

@@ -21,7 +21,8 @@ export interface CheckpointMeta {
   format: typeof CHECKPOINT_FORMAT;
   version: number;
   step: number;
-  optimizer: { stepsTaken: number };
+  /** momentsSince: the step the moments started from zero at (absent: 0, a run from scratch). */
+  optimizer: { stepsTaken: number; momentsSince?: number };
   rng: RngState;
   cursors: Array<{ key: string } & CursorState>;
   /** What of the text encoder trains: 'frozen', 'mask_row' or 'all'. */

@@ -441,6 +441,14 @@ export const OptimizerStep = defineNode({
     max_steps: { type: 'INT', default: 1000, min: 1, max: 1e9 },
     accumulation: { type: 'INT', default: 1, min: 1, max: 1024 },
     train_text_encoder: { type: 'COMBO', choices: TEXT_ENCODER_TRAINING, default: 'frozen' },
+    warm_start: {
+      type: 'BOOLEAN',
+      default: false,
+      tooltip:
+        'When the run folder has no checkpoint, continue from the step the loaded model file was exported at ' +
+        '(its ddit_step): the learning-rate schedule goes on from there, the EMA starts from those weights, and ' +
+        'the optimiser moments start from zero with a fresh warm-up. Off: a run without a checkpoint starts at step 0.',
+    },
     seed: SEED,
   },
   outputs: { state: { type: 'TRAIN_STATE' }, model: { type: 'DDIT_MODEL' } },
@@ -475,11 +483,17 @@ export const OptimizerStep = defineNode({
         textEncoder: inputs.train_text_encoder as TextEncoderTraining,
         maskId,
         seed: inputs.seed,
+        warmStart: inputs.warm_start,
       });
       ctx.state.set(SESSION_KEY, session);
       truncateMetrics(path.dirname(session.checkpointFile), session.resumedFrom);
       if (session.resumedFrom !== null)
         ctx.log.info(`${who}: resuming ${inputs.run_name} at step ${session.resumedFrom}`);
+      else if (session.warmStartedFrom !== null)
+        ctx.log.info(
+          `${who}: ${inputs.run_name} has no checkpoint; continuing the model's weights from step ${session.warmStartedFrom} ` +
+            '(fresh optimiser moments, re-warmed learning rate)',
+        );
     }
     const s = session;
     s.watch(

@@ -56,6 +56,12 @@ export interface SessionOptions {
   seed: number;
   /** Resume from the run folder's checkpoint when there is one (default true). */
   resume?: boolean;
+  /**
+   * Without a checkpoint in the run folder, continue from the step the model's weights were exported at
+   * (`model.trainedSteps`): the schedule resumes there, the EMA starts from the given weights, the optimiser
+   * moments start from zero with a fresh warm-up, and the data streams start a new shuffle.
+   */
+  warmStart?: boolean;
 }
 
 export interface StepMetrics {
@@ -101,6 +107,8 @@ export class TrainingSession {
   lastSavedStep: number | null = null;
   /** Whether this session continued a saved run. */
   resumedFrom: number | null = null;
+  /** The exported step a run without a checkpoint continued from (warmStart). */
+  warmStartedFrom: number | null = null;
   private liveEncoder?: TrainableTextEncoder;
   private committed: Committed;
   private watched?: AbortSignal;
@@ -160,13 +168,24 @@ export class TrainingSession {
     const s = new TrainingSession(opts);
     try {
       if ((opts.resume ?? true) && fs.existsSync(s.checkpointFile)) s.restore(s.checkpointFile);
-      else for (const c of s.cursors) c.reset();
+      else {
+        for (const c of s.cursors) c.reset();
+        const from = opts.warmStart ? opts.model.trainedSteps : undefined;
+        if (from !== undefined && from > 0) s.warmStartAt(from);
+      }
       s.committed = s.snapshot();
     } catch (e) {
       s.dispose();
       throw e;
     }
     return s;
+  }
+
+  private warmStartAt(step: number): void {
+    this.step = step;
+    this.opt.stepsTaken = step;
+    this.opt.momentsSince = step;
+    this.warmStartedFrom = step;
   }
 
   get live(): LiveModels {
@@ -279,7 +298,7 @@ export class TrainingSession {
       format: CHECKPOINT_FORMAT,
       version: CHECKPOINT_VERSION,
       step: c.step,
-      optimizer: { stepsTaken: this.opt.stepsTaken },
+      optimizer: { stepsTaken: this.opt.stepsTaken, momentsSince: this.opt.momentsSince },
       rng: c.rng,
       cursors: this.cursors.map((cur, i) => ({ key: cur.key, ...c.cursors[i] })),
       textEncoder: this.opts.textEncoder,
@@ -335,7 +354,7 @@ export class TrainingSession {
       };
       for (const p of this.params) {
         if (p.name.startsWith(ENCODER_PREFIX)) p.variable.assign(need(p.name));
-        if (meta.optimizer.stepsTaken > 0) {
+        if (meta.optimizer.stepsTaken > (meta.optimizer.momentsSince ?? 0)) {
           this.opt.m.set(p.name, tf.variable(need(`optim.m.${p.name}`), false));
           this.opt.v.set(p.name, tf.variable(need(`optim.v.${p.name}`), false));
         }
@@ -347,6 +366,7 @@ export class TrainingSession {
         }
       }
       this.opt.stepsTaken = meta.optimizer.stepsTaken;
+      this.opt.momentsSince = meta.optimizer.momentsSince ?? 0;
       this.step = meta.step;
       this.rng.setState(meta.rng);
       this.cursors.forEach((c, i) => c.setState(meta.cursors[i]));

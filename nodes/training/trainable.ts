@@ -22,6 +22,8 @@ export interface TrainableModule {
 export interface TrainableDDiT extends TrainableModule {
   forward(z: tf.Tensor4D, tau: tf.Tensor1D | number, enc: tf.Tensor3D, opts?: HeadOptions): DualOutput;
   readonly config: { mask_token_id?: number; vocab_size?: number };
+  /** The training step the weights were exported at, when the file recorded one. */
+  readonly trainedSteps?: number;
 }
 
 export interface TrainableTextEncoder extends TrainableModule {

@@ -10,6 +10,7 @@ import { TrainingSession, type SessionOptions, type StepMetrics } from '../../..
 import { BatchCursor } from '../../../nodes/training/batches';
 import { loadInstructionDataset } from '../../../nodes/training/datasets';
 import { MaskedDiffusionTerm } from '../../../nodes/training/objective';
+import { loadTransformer } from '../../../nodes/ddit/checkpoint';
 import { tinyModels, type TinyModels } from '../../helpers/tiny-ddit';
 import { dualObjective, writePairs } from './fixtures';
 
@@ -92,6 +93,68 @@ describe('training session', () => {
     );
     expect([...resumed.keys()]).toEqual([...end.keys()]);
     for (const [k, v] of end) expect(Array.from(resumed.get(k)!)).toEqual(Array.from(v));
+  });
+
+  it('warm-starts from an exported model at its recorded step, and that run resumes bit for bit', async () => {
+    const first = TrainingSession.open(options(tmpRun(), dualObjective(m, dataDir).objective));
+    await steps(first, 3);
+    const file = await first.exportModel();
+    first.dispose();
+    const exported = loadTransformer(file);
+    try {
+      expect(exported.trainedSteps).toBe(3);
+      const exportedWeights = new Map(
+        exported.namedParameters().map(([n, p]) => [`model.${n}`, Array.from(p.value.dataSync())]),
+      );
+
+      // without warm_start a run with no checkpoint starts at step 0, whatever the weights
+      const cold = TrainingSession.open(
+        options(tmpRun(), dualObjective(m, dataDir).objective, { model: exported }),
+      );
+      expect(cold.step).toBe(0);
+      expect(cold.warmStartedFrom).toBeNull();
+      cold.dispose();
+
+      const opts = (run: string): SessionOptions =>
+        options(run, dualObjective(m, dataDir).objective, { model: exported, warmStart: true });
+      const straightRun = tmpRun();
+      const straight = TrainingSession.open(opts(straightRun));
+      expect(straight.warmStartedFrom).toBe(3);
+      expect(straight.resumedFrom).toBeNull();
+      // the EMA starts from the exported weights
+      for (const [name, shadow] of straight.ema!.shadow) {
+        if (exportedWeights.has(name))
+          expect(Array.from(shadow.dataSync())).toEqual(exportedWeights.get(name));
+      }
+      const full = await steps(straight, 4);
+      const end = snapshot(straight);
+      straight.dispose();
+      expect(full.map((x) => x.step)).toEqual([4, 5, 6, 7]);
+      // the constant schedule at 1e-3, ramped up again over the 2 warm-up steps from the warm start
+      expect(full.map((x) => x.lr)).toEqual([0, 5e-4, 1e-3, 1e-3]);
+      for (const x of full) expect(Number.isFinite(x.loss)).toBe(true);
+
+      const run = tmpRun();
+      const a = TrainingSession.open(opts(run));
+      const part1 = await steps(a, 2);
+      a.saveCheckpoint();
+      a.dispose();
+      const saved = readCheckpoint(path.join(run, 'checkpoint.safetensors'));
+      tf.dispose(Object.values(saved.tensors));
+      expect(saved.meta.optimizer).toEqual({ stepsTaken: 5, momentsSince: 3 });
+      const b = TrainingSession.open(opts(run));
+      expect(b.resumedFrom).toBe(5);
+      expect(b.warmStartedFrom).toBeNull();
+      const part2 = await steps(b, 2);
+      const resumed = snapshot(b);
+      b.dispose();
+      expect([...part1, ...part2].map((x) => [x.step, x.lr, x.loss, x.grad_norm])).toEqual(
+        full.map((x) => [x.step, x.lr, x.loss, x.grad_norm]),
+      );
+      for (const [k, v] of end) expect(Array.from(resumed.get(k)!)).toEqual(Array.from(v));
+    } finally {
+      exported.dispose();
+    }
   });
 
   it('trains only the mask-token row of the text encoder and never touches the frozen copy', async () => {
