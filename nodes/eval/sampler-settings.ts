@@ -203,3 +203,54 @@ export function describeSettings(s: SamplerSettings): string {
       `${JSON.stringify(s.vqa.promptFormat)}${s.vqa.vizwiz ? ' + VizWiz hint' : ''} (${path.basename(s.sources.vqa)})`,
   ].join('\n');
 }
+
+/** The numeric settings `--sampler` may override, with their bounds (the nodes' own input ranges). */
+const OVERRIDABLE: Record<string, { min: number; max: number; int: boolean }> = {
+  't2i.cfg': { min: 0, max: 30, int: false },
+  't2i.steps': { min: 1, max: 1000, int: true },
+  't2i.shift': { min: 0.01, max: 100, int: false },
+  'caption.steps': { min: 1, max: 1000, int: true },
+  'vqa.steps': { min: 1, max: 1000, int: true },
+};
+
+/**
+ * The settings with `key=value` overrides applied ("t2i.cfg=2,t2i.steps=40"), for sweeps against the shipped
+ * defaults. Unknown keys and values outside a setting's range are errors naming them.
+ */
+export function overrideSamplerSettings(s: SamplerSettings, spec: string): SamplerSettings {
+  const out: SamplerSettings = {
+    ...s,
+    t2i: { ...s.t2i },
+    caption: { ...s.caption },
+    vqa: { ...s.vqa },
+  };
+  for (const part of spec
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const eq = part.indexOf('=');
+    const key = eq < 0 ? part : part.slice(0, eq).trim();
+    const range = OVERRIDABLE[key];
+    if (!range)
+      throw new Error(`--sampler: unknown setting '${key}' (one of ${Object.keys(OVERRIDABLE).join(', ')})`);
+    const text = eq < 0 ? '' : part.slice(eq + 1).trim();
+    const v = Number(text);
+    if (
+      text === '' ||
+      !Number.isFinite(v) ||
+      (range.int && !Number.isInteger(v)) ||
+      v < range.min ||
+      v > range.max
+    )
+      throw new Error(
+        `--sampler: ${key} must be ${range.int ? 'an integer' : 'a number'} in [${range.min}, ${range.max}], got '${text}'`,
+      );
+    const [section, field] = key.split('.') as ['t2i' | 'caption' | 'vqa', string];
+    (out[section] as unknown as Record<string, number>)[field] = v;
+  }
+  if (out.t2i.cfg !== 1 && !out.t2i.negative)
+    throw new Error(
+      '--sampler: t2i.cfg other than 1 needs a negative prompt, which the text-to-image workflow lacks',
+    );
+  return out;
+}

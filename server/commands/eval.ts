@@ -37,6 +37,8 @@ export interface EvalFlags {
   batch?: string;
   inference?: string;
   images?: string;
+  /** "key=value,…" overrides of the shipped sampler settings. */
+  sampler?: string;
   quiet?: boolean;
 }
 
@@ -56,6 +58,8 @@ export interface EvalPlan {
   json?: string;
   /** Folder for the text-to-image samples and their index.html. */
   images?: string;
+  /** Sampler overrides (--sampler), checked against the shipped settings when the plan is made. */
+  sampler?: string;
 }
 
 function positiveInt(flag: string, v: string, min = 1): number {
@@ -148,6 +152,11 @@ function isFile(p: string): boolean {
   }
 }
 
+/** Loaded on use: it reaches the node packs, and with them the tensor stack. */
+function samplerSettingsModule(): typeof import('../../nodes/eval/sampler-settings') {
+  return require('../../nodes/eval/sampler-settings') as typeof import('../../nodes/eval/sampler-settings');
+}
+
 function limited(set: EvalSet, limit: number | undefined): EvalSet {
   if (limit === undefined) return set;
   return {
@@ -211,6 +220,11 @@ export function planEval(flags: EvalFlags, opts: { cwd?: string; modelsDir?: str
   if (limit !== undefined) plan.limit = limit;
   if (flags.json) plan.json = path.resolve(cwd, flags.json);
   if (flags.images) plan.images = path.resolve(cwd, flags.images);
+  if (flags.sampler) {
+    const { overrideSamplerSettings, readSamplerSettings } = samplerSettingsModule();
+    overrideSamplerSettings(readSamplerSettings(), flags.sampler);
+    plan.sampler = flags.sampler;
+  }
   return plan;
 }
 
@@ -309,6 +323,11 @@ export function register(program: Command): void {
     .option('--seed <s>', 'base seed of the per-item seeds', '0')
     .option('--batch <n>', 'items sampled per forward pass', '8')
     .option('--inference <engine>', 'runtime: auto, onnx or tfjs (as LoadCheckpoint)', 'auto')
+    .option(
+      '--sampler <overrides>',
+      'override shipped sampler settings, e.g. t2i.cfg=2,t2i.steps=40 (t2i.cfg, t2i.steps, t2i.shift, ' +
+        'caption.steps, vqa.steps)',
+    )
     .option('-q, --quiet', 'no progress output')
     .action(async (flags: EvalFlags) => {
       const plan = planEval(flags);
@@ -317,9 +336,9 @@ export function register(program: Command): void {
       const info = await rt.initRuntime();
       const { evaluateCheckpoint } =
         require('../../nodes/eval/evaluate') as typeof import('../../nodes/eval/evaluate');
-      const { describeSettings, readSamplerSettings } =
-        require('../../nodes/eval/sampler-settings') as typeof import('../../nodes/eval/sampler-settings');
-      const settings = readSamplerSettings();
+      const { describeSettings, overrideSamplerSettings, readSamplerSettings } = samplerSettingsModule();
+      const shipped = readSamplerSettings();
+      const settings = plan.sampler ? overrideSamplerSettings(shipped, plan.sampler) : shipped;
       const { formatReport, formatStepsAblation, reportJson } =
         require('../../nodes/eval/report') as typeof import('../../nodes/eval/report');
       const progress = flags.quiet ? null : new PhaseProgress(err);

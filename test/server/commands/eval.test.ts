@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { T2I_CATEGORIES, type EvalSet } from '../../../nodes/eval/eval-set';
+import { overrideSamplerSettings, readSamplerSettings } from '../../../nodes/eval/sampler-settings';
 import { DEFAULT_SET, loadEvalSet, planEval } from '../../../server/commands/eval';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -110,6 +111,26 @@ describe('ddit eval: flags and files', () => {
       "--steps-ablation must be an integer ≥ 1, got 'x'",
     );
     expect(() => planEval({ inference: 'gpu' }, opts)).toThrow('--inference must be one of auto, onnx, tfjs');
+  });
+
+  it('overrides shipped sampler settings with --sampler, and names a bad key or value', () => {
+    const opts = { cwd: tmp, modelsDir: MODELS };
+    const shipped = readSamplerSettings();
+    const s = overrideSamplerSettings(shipped, 't2i.cfg=1.5, t2i.steps=40,vqa.steps=4');
+    expect(s.t2i).toEqual({ ...shipped.t2i, cfg: 1.5, steps: 40 });
+    expect(s.vqa).toEqual({ ...shipped.vqa, steps: 4 });
+    expect(s.caption).toEqual(shipped.caption);
+    expect(shipped.t2i.steps).not.toBe(40); // the shipped object is left as it was
+    expect(planEval({ sampler: 't2i.shift=2' }, opts).sampler).toBe('t2i.shift=2');
+    expect(() => planEval({ sampler: 't2i.eta=1' }, opts)).toThrow(
+      "--sampler: unknown setting 't2i.eta' (one of t2i.cfg, t2i.steps, t2i.shift, caption.steps, vqa.steps)",
+    );
+    expect(() => planEval({ sampler: 't2i.steps=2.5' }, opts)).toThrow(
+      "--sampler: t2i.steps must be an integer in [1, 1000], got '2.5'",
+    );
+    expect(() => planEval({ sampler: 't2i.cfg=' }, opts)).toThrow(
+      "--sampler: t2i.cfg must be a number in [0, 30], got ''",
+    );
   });
 });
 
