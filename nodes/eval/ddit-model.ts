@@ -167,6 +167,7 @@ export function dditEvalModel(parts: DDiTParts, options: DDiTEvalOptions): DDiTE
     images: RgbImage[],
     templates: TextTemplate[],
     steps: number,
+    temperature: number,
     ctx: ItemContext[],
     node: string,
   ): Promise<string[]> => {
@@ -180,6 +181,7 @@ export function dditEvalModel(parts: DDiTParts, options: DDiTEvalOptions): DDiTE
         templates,
         seeds: ctx.map((c) => c.seed),
         steps,
+        temperature,
       });
     } finally {
       latent.dispose();
@@ -196,6 +198,7 @@ export function dditEvalModel(parts: DDiTParts, options: DDiTEvalOptions): DDiTE
         images,
         images.map(() => template),
         options.textSteps ?? s.steps,
+        s.temperature,
         ctx,
         'Caption',
       );
@@ -209,6 +212,7 @@ export function dditEvalModel(parts: DDiTParts, options: DDiTEvalOptions): DDiTE
         items.map((it) => it.image),
         templates,
         options.textSteps ?? s.steps,
+        s.temperature,
         ctx,
         'AnswerQuestion',
       );

@@ -31,6 +31,7 @@ export interface CaptionSettings {
   prompt: string;
   length: number;
   steps: number;
+  temperature: number;
 }
 
 export interface VqaSettings {
@@ -38,6 +39,7 @@ export interface VqaSettings {
   vizwiz: boolean;
   length: number;
   steps: number;
+  temperature: number;
 }
 
 export interface SamplerSettings {
@@ -162,6 +164,7 @@ export function captionSettings(file: string, registry?: NodeRegistry): CaptionS
     prompt: w.value(node, Caption, 'prompt', 'string'),
     length: w.value(node, Caption, 'length', 'number'),
     steps: w.value(node, Caption, 'steps', 'number'),
+    temperature: w.value(node, Caption, 'temperature', 'number'),
   };
 }
 
@@ -173,6 +176,7 @@ export function vqaSettings(file: string, registry?: NodeRegistry): VqaSettings 
     vizwiz: w.value(node, AnswerQuestion, 'vizwiz', 'boolean'),
     length: w.value(node, AnswerQuestion, 'length', 'number'),
     steps: w.value(node, AnswerQuestion, 'steps', 'number'),
+    temperature: w.value(node, AnswerQuestion, 'temperature', 'number'),
   };
 }
 
@@ -197,9 +201,9 @@ export function describeSettings(s: SamplerSettings): string {
   return [
     `text-to-image: Euler flow sampler, ${t.steps} steps, shift ${t.shift}, CFG ${t.cfg}` +
       `${t.negative ? ` (negative "${t.negative.text}")` : ''}, ${t.width}×${t.height} (${path.basename(s.sources.t2i)})`,
-    `caption: masked sampler, ${s.caption.steps} steps, length ${s.caption.length}, prompt ` +
+    `caption: masked sampler, ${s.caption.steps} steps, temperature ${s.caption.temperature}, length ${s.caption.length}, prompt ` +
       `${JSON.stringify(s.caption.prompt)} (${path.basename(s.sources.caption)})`,
-    `vqa: masked sampler, ${s.vqa.steps} steps, length ${s.vqa.length}, prompt ` +
+    `vqa: masked sampler, ${s.vqa.steps} steps, temperature ${s.vqa.temperature}, length ${s.vqa.length}, prompt ` +
       `${JSON.stringify(s.vqa.promptFormat)}${s.vqa.vizwiz ? ' + VizWiz hint' : ''} (${path.basename(s.sources.vqa)})`,
   ].join('\n');
 }
@@ -210,7 +214,9 @@ const OVERRIDABLE: Record<string, { min: number; max: number; int: boolean }> = 
   't2i.steps': { min: 1, max: 1000, int: true },
   't2i.shift': { min: 0.01, max: 100, int: false },
   'caption.steps': { min: 1, max: 1000, int: true },
+  'caption.temperature': { min: 0, max: 10, int: false },
   'vqa.steps': { min: 1, max: 1000, int: true },
+  'vqa.temperature': { min: 0, max: 10, int: false },
 };
 
 /**

@@ -34,6 +34,12 @@ export interface MaskedSamplerOptions {
    */
   rng: Rng | readonly Rng[];
   probabilities: ProbabilityFn;
+  /**
+   * Sharpens the token distribution a revealed position draws from: p^(1/T), renormalised; 1 (default) is the
+   * reference's ancestral sampler, 0 takes the most probable token (greedy). When a position is revealed does
+   * not depend on it.
+   */
+  temperature?: number;
   /** Reuse p when a step changed nothing (the reference's behaviour). Off only for testing. */
   cache?: boolean;
   eps?: number;
@@ -43,6 +49,37 @@ export interface MaskedSamplerOptions {
 export interface MaskedResult {
   tokens: Int32Array;
   forwardPasses: number;
+}
+
+/**
+ * p^(1/T) renormalised per position, with p(MASK) kept at 0 (SUBS); T = 0 puts all the mass on the most
+ * probable token (the first one on a tie). T = 1 returns p itself.
+ */
+export function sharpen(p: Float32Array, vocab: number, maskId: number, temperature: number): Float32Array {
+  if (!(temperature >= 0) || !Number.isFinite(temperature))
+    throw new Error(`sampleMasked: temperature must be a finite number ≥ 0, got ${temperature}`);
+  if (temperature === 1) return p;
+  const out = new Float32Array(p.length);
+  for (let off = 0; off < p.length; off += vocab) {
+    if (temperature === 0) {
+      let arg = -1;
+      for (let v = 0; v < vocab; v++) if (v !== maskId && (arg < 0 || p[off + v] > p[off + arg])) arg = v;
+      out[off + arg] = 1;
+      continue;
+    }
+    // in log space, shifted by the maximum, so that a low temperature does not underflow every entry
+    let max = -Infinity;
+    for (let v = 0; v < vocab; v++)
+      if (v !== maskId && p[off + v] > 0) max = Math.max(max, Math.log(p[off + v]));
+    let sum = 0;
+    for (let v = 0; v < vocab; v++) {
+      const q = v === maskId || !(p[off + v] > 0) ? 0 : Math.exp((Math.log(p[off + v]) - max) / temperature);
+      out[off + v] = q;
+      sum += q;
+    }
+    for (let v = 0; v < vocab; v++) out[off + v] /= sum;
+  }
+  return out;
 }
 
 /**
@@ -139,6 +176,8 @@ export async function sampleMasked(o: MaskedSamplerOptions): Promise<MaskedResul
     );
   }
   const useCache = o.cache ?? true;
+  const temperature = o.temperature ?? 1;
+  sharpen(new Float32Array(0), 1, 0, temperature); // checks the value before any forward pass
   let x: Int32Array = new Int32Array(n);
   for (let i = 0; i < n; i++) x[i] = o.fixed[i] ? o.template[i] : o.maskId;
   const eps = o.eps ?? SAMPLER_TIME_EPS;
@@ -162,7 +201,10 @@ export async function sampleMasked(o: MaskedSamplerOptions): Promise<MaskedResul
   for (let j = 0; j < o.steps; j++) {
     const t = times[j];
     const forward = p === null;
-    if (p === null) p = await probs();
+    if (p === null) {
+      const q = await probs();
+      p = sharpen(q, vocab, o.maskId, temperature);
+    }
     const next = rowRngs
       ? rowwiseUpdate(x, p, t, t - dt, vocab, o.maskId, rowRngs, rowLength)
       : ancestralUpdate(x, p, t, t - dt, vocab, o.maskId, o.rng as Rng);

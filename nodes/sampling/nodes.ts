@@ -121,7 +121,19 @@ function textModels(who: string, model: unknown, textEncoder: unknown, tokenizer
 const TEXT_SAMPLER_NOTE =
   'MDLM ancestral sampler with caching (spec §3.2): p = SUBS(f(z₀, τ=0, Enc(x))); a masked token stays masked with ' +
   'probability s/t, else becomes v with probability p(v), drawn exactly (exponential race, seeded); unmasked ' +
-  'tokens never change; a step that changed nothing reuses p; leftover masks take argmax p at the end.';
+  'tokens never change; a step that changed nothing reuses p; leftover masks take argmax p at the end. ' +
+  'temperature below 1 sharpens the draw of a revealed token (p^(1/T)); 0 takes the most probable token.';
+
+const TEMPERATURE = {
+  type: 'FLOAT',
+  default: 1,
+  min: 0,
+  max: 10,
+  step: 0.05,
+  tooltip:
+    'Token temperature: 1 draws a revealed token from p as the reference sampler does; lower values sharpen p, ' +
+    '0 takes the most probable token (greedy, best for one-word answers). When positions are revealed does not change.',
+} as const;
 
 export const MaskedTextSampler = defineNode({
   type: 'MaskedTextSampler',
@@ -146,17 +158,24 @@ export const MaskedTextSampler = defineNode({
     },
     length: { type: 'INT', default: 128, min: 1, max: 4096 },
     steps: { type: 'INT', default: 64, min: 1, max: 4096 },
+    temperature: TEMPERATURE,
     seed: SEED,
   },
   outputs: { text: { type: 'STRING' }, full_text: { type: 'STRING' }, tokens: { type: 'TEXT_TOKENS' } },
-  async run({ model, text_encoder, tokenizer, latent, mode, template, length, steps, seed }, ctx) {
+  async run(
+    { model, text_encoder, tokenizer, latent, mode, template, length, steps, temperature, seed },
+    ctx,
+  ) {
     const who = 'MaskedTextSampler';
     const m = textModels(who, model, text_encoder, tokenizer);
     const tpl =
       mode === 'caption'
         ? captionTemplate(length, m.tokenizer)
         : parseTemplate(template, length, m.tokenizer, who);
-    const res = await sampleText({ ...m, latent: asLatent(latent, who), template: tpl, steps, seed }, ctx);
+    const res = await sampleText(
+      { ...m, latent: asLatent(latent, who), template: tpl, steps, temperature, seed },
+      ctx,
+    );
     return { text: res.text, full_text: res.fullText, tokens: res.tokens };
   },
 });
@@ -179,15 +198,16 @@ export const Caption = defineNode({
     prompt: { type: 'STRING', default: '' },
     length: { type: 'INT', default: 128, min: 1, max: 4096 },
     steps: { type: 'INT', default: 64, min: 1, max: 4096 },
+    temperature: TEMPERATURE,
     seed: SEED,
   },
   outputs: { text: { type: 'STRING' }, tokens: { type: 'TEXT_TOKENS' } },
-  async run({ model, text_encoder, tokenizer, vae, image, prompt, length, steps, seed }, ctx) {
+  async run({ model, text_encoder, tokenizer, vae, image, prompt, length, steps, temperature, seed }, ctx) {
     const who = 'Caption';
     const m = textModels(who, model, text_encoder, tokenizer);
     const template = captionTemplateFor(prompt, length, m.tokenizer, who);
     const res = await withImageLatent(who, vae, image, seed, (latent) =>
-      sampleText({ ...m, latent, template, steps, seed }, ctx),
+      sampleText({ ...m, latent, template, steps, temperature, seed }, ctx),
     );
     return { text: res.text, tokens: res.tokens };
   },
@@ -213,18 +233,32 @@ export const AnswerQuestion = defineNode({
     vizwiz: { type: 'BOOLEAN', default: false },
     length: { type: 'INT', default: 128, min: 1, max: 4096 },
     steps: { type: 'INT', default: 32, min: 1, max: 4096 },
+    temperature: TEMPERATURE,
     seed: SEED,
   },
   outputs: { answer: { type: 'STRING' }, tokens: { type: 'TEXT_TOKENS' } },
   async run(
-    { model, text_encoder, tokenizer, vae, image, question, prompt_format, vizwiz, length, steps, seed },
+    {
+      model,
+      text_encoder,
+      tokenizer,
+      vae,
+      image,
+      question,
+      prompt_format,
+      vizwiz,
+      length,
+      steps,
+      temperature,
+      seed,
+    },
     ctx,
   ) {
     const who = 'AnswerQuestion';
     const m = textModels(who, model, text_encoder, tokenizer);
     const tpl = questionTemplate(question, prompt_format, vizwiz, length, m.tokenizer, who);
     const res = await withImageLatent(who, vae, image, seed, (latent) =>
-      sampleText({ ...m, latent, template: tpl, steps, seed }, ctx),
+      sampleText({ ...m, latent, template: tpl, steps, temperature, seed }, ctx),
     );
     return { answer: res.text, tokens: res.tokens };
   },

@@ -38,6 +38,8 @@ export interface TextSampleRequest {
   template: TextTemplate;
   steps: number;
   seed: number;
+  /** Token temperature of the sampler (1: the reference's ancestral draw, 0: greedy). */
+  temperature?: number;
 }
 
 function pieceOf(tok: TokenizerLike, id: number, cache: Map<number, string>): string {
@@ -72,6 +74,7 @@ export async function sampleText(req: TextSampleRequest, ctx: NodeContext): Prom
     fixed,
     maskId: tok.maskId,
     steps: req.steps,
+    temperature: req.temperature,
     rng: new Rng(req.seed),
     probabilities: (x) => textProbabilities(req.model, req.encoder, req.latent, x, batch, m, tok.maskId),
     onStep: async ({ step, steps, tokens }) => {
@@ -126,6 +129,7 @@ export interface TextBatchRequest {
   /** One seed per item. */
   seeds: readonly number[];
   steps: number;
+  temperature?: number;
 }
 
 /**
@@ -159,6 +163,7 @@ export async function sampleTextBatch(
     fixed,
     maskId: tok.maskId,
     steps: req.steps,
+    temperature: req.temperature,
     rng: req.seeds.map((s) => new Rng(s)),
     probabilities: (x) => textProbabilities(req.model, req.encoder, req.latent, x, batch, m, tok.maskId),
     onStep: onStep ? ({ step, steps }) => onStep(step, steps) : undefined,

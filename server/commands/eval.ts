@@ -325,8 +325,8 @@ export function register(program: Command): void {
     .option('--inference <engine>', 'runtime: auto, onnx or tfjs (as LoadCheckpoint)', 'auto')
     .option(
       '--sampler <overrides>',
-      'override shipped sampler settings, e.g. t2i.cfg=2,t2i.steps=40 (t2i.cfg, t2i.steps, t2i.shift, ' +
-        'caption.steps, vqa.steps)',
+      'override shipped sampler settings, e.g. t2i.cfg=2,vqa.temperature=1 (t2i.cfg, t2i.steps, t2i.shift, ' +
+        'caption.steps, caption.temperature, vqa.steps, vqa.temperature)',
     )
     .option('-q, --quiet', 'no progress output')
     .action(async (flags: EvalFlags) => {

@@ -38,13 +38,19 @@ describe('sampler settings from the shipped workflows', () => {
       negative: { text: '' },
     });
     const cap = nodeOf(read('caption.json'), 'Caption').inputs;
-    expect(s.caption).toEqual({ prompt: cap.prompt, length: cap.length, steps: cap.steps });
+    expect(s.caption).toEqual({
+      prompt: cap.prompt,
+      length: cap.length,
+      steps: cap.steps,
+      temperature: cap.temperature,
+    });
     const vqa = nodeOf(read('vqa.json'), 'AnswerQuestion').inputs;
     expect(s.vqa).toEqual({
       promptFormat: vqa.prompt_format,
       vizwiz: vqa.vizwiz,
       length: vqa.length,
       steps: vqa.steps,
+      temperature: vqa.temperature,
     });
     expect(describeSettings(s)).toContain(`${s.t2i.steps} steps, shift ${s.t2i.shift}, CFG ${s.t2i.cfg}`);
   });

@@ -1,4 +1,9 @@
-import { ancestralUpdate, sampleMasked, type MaskedStep } from '../../../nodes/sampling/masked-sampler';
+import {
+  ancestralUpdate,
+  sampleMasked,
+  sharpen,
+  type MaskedStep,
+} from '../../../nodes/sampling/masked-sampler';
 import { subsProbabilities } from '../../../nodes/sampling/subs';
 import { Rng } from '../../../nodes/sampling/random';
 
@@ -113,6 +118,92 @@ describe('masked ancestral sampler (spec §3.2, §5 item 12)', () => {
       const f = counts[v] / revealed;
       expect(Math.abs(f - pRow[v])).toBeLessThan(4 * Math.sqrt((pRow[v] * (1 - pRow[v])) / revealed) + 1e-9);
     }
+  });
+});
+
+describe('token temperature', () => {
+  const pRow = [0.1, 0.2, 0.3, 0.15, 0.05, 0.2, 0];
+
+  it('sharpens p to p^(1/T) per position, one-hot on the most probable token at T = 0, p itself at T = 1', () => {
+    const p = Float32Array.from([...pRow, ...[0.5, 0.1, 0.1, 0.1, 0.1, 0.1, 0]]);
+    expect(sharpen(p, V, MASK, 1)).toBe(p);
+    expect(Array.from(sharpen(p, V, MASK, 0))).toEqual([0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    const half = sharpen(p, V, MASK, 0.5);
+    const sq = pRow.map((v) => v * v);
+    const z = sq.reduce((a, b) => a + b, 0);
+    sq.forEach((v, i) => expect(half[i]).toBeCloseTo(v / z, 6));
+    expect(half[MASK]).toBe(0);
+    // a very low temperature neither underflows nor divides by zero
+    const cold = sharpen(p, V, MASK, 1e-3);
+    expect(cold[2]).toBeCloseTo(1, 6);
+    expect(Array.from(cold).every(Number.isFinite)).toBe(true);
+    expect(() => sharpen(p, V, MASK, -1)).toThrow('temperature must be a finite number ≥ 0, got -1');
+  });
+
+  it('at T = 0 reveals positions as often as at T = 1 and always with the most probable token', () => {
+    const n = 20000;
+    const x = new Int32Array(n).fill(MASK);
+    const p = new Float32Array(n * V);
+    for (let r = 0; r < n; r++) for (let v = 0; v < V; v++) p[r * V + v] = pRow[v];
+    const t = 0.6;
+    const s = 0.45;
+    const next = ancestralUpdate(x, sharpen(p, V, MASK, 0), t, s, V, MASK, new Rng(3));
+    const revealed = next.filter((v) => v !== MASK);
+    const expected = (t - s) / t;
+    expect(Math.abs(revealed.length / n - expected)).toBeLessThan(
+      4 * Math.sqrt((expected * (1 - expected)) / n),
+    );
+    expect(new Set(revealed)).toEqual(new Set([2]));
+  });
+
+  it('samples greedily through sampleMasked and refuses a negative temperature before any forward pass', async () => {
+    const m = 10;
+    const t = template(m);
+    let calls = 0;
+    const counted = (x: Int32Array): Float32Array => {
+      calls++;
+      return stateDependent(x);
+    };
+    const states: Int32Array[] = [];
+    const res = await sampleMasked({
+      template: t.ids,
+      fixed: t.fixed,
+      maskId: MASK,
+      steps: m,
+      temperature: 0,
+      rng: new Rng(1),
+      probabilities: counted,
+      onStep: ({ tokens }) => {
+        states.push(new Int32Array(tokens));
+      },
+    });
+    expect(Array.from(res.tokens).includes(MASK)).toBe(false);
+    expect(Array.from(res.tokens.slice(0, 3))).toEqual(prompt);
+    // every token revealed at a step is the argmax of the prediction for the state before that step
+    let revealed = 0;
+    for (let j = 1; j < states.length; j++) {
+      const p = stateDependent(states[j - 1]);
+      for (let r = 0; r < m; r++) {
+        if (states[j - 1][r] !== MASK || states[j][r] === MASK) continue;
+        const row = Array.from(p.subarray(r * V, r * V + V));
+        expect(states[j][r]).toBe(row.indexOf(Math.max(...row)));
+        revealed++;
+      }
+    }
+    expect(revealed).toBeGreaterThan(0);
+    calls = 0;
+    await expect(
+      sampleMasked({
+        template: t.ids,
+        fixed: t.fixed,
+        maskId: MASK,
+        steps: 4,
+        temperature: -0.5,
+        rng: new Rng(0),
+        probabilities: counted,
+      }),
+    ).rejects.toThrow('temperature must be a finite number ≥ 0, got -0.5');
+    expect(calls).toBe(0);
   });
 });
 
