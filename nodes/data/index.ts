@@ -6,7 +6,8 @@ import { defineNode } from '../../server/engine/define-node';
 import type { AnyNodeDefinition } from '../../server/engine/types';
 import { IMAGE, runtime, type Tensor4D } from '../../server/plugins/api';
 import { fullCaption, sampleCaption } from './shapes/captions';
-import { DATASET_TASKS, ShapesDataset, type DatasetTask } from './shapes/dataset';
+import { DATASET_TASKS, parseQuestionKinds, ShapesDataset, type DatasetTask } from './shapes/dataset';
+import { CAPTION_SHARE } from './shapes/instructions';
 import { Rng } from './shapes/random';
 import { renderScene, type RgbImage } from './shapes/render';
 import { SCENE_KINDS, sampleScene, type SceneKind } from './shapes/sampler';
@@ -133,10 +134,43 @@ export const ShapesDatasetNode = defineNode({
     size: { type: 'INT', default: 12000, min: 1, max: 10_000_000 },
     task: { type: 'COMBO', choices: DATASET_TASKS, default: 'caption' },
     resolution,
+    caption_share: {
+      type: 'FLOAT',
+      default: CAPTION_SHARE,
+      min: 0,
+      max: 1,
+      step: 0.05,
+      tooltip: 'instruction task: the share of "describe the image." items; the rest are questions',
+    },
+    question_kinds: {
+      type: 'STRING',
+      default: '',
+      placeholder: 'all: what_color, what_shape, how_many, is_there, where, relation',
+      tooltip:
+        'instruction task: the question kinds asked, comma-separated (empty: all six, each about a sixth of the questions)',
+    },
   },
   outputs: { dataset: { type: 'DATASET' } },
-  run({ seed, size, task, resolution: width }) {
-    return { dataset: new ShapesDataset({ seed, size, task: task as DatasetTask, resolution: width }) };
+  validate({ question_kinds }) {
+    if (typeof question_kinds !== 'string') return undefined;
+    try {
+      parseQuestionKinds(question_kinds);
+    } catch (e) {
+      return `input 'question_kinds': ${(e as Error).message}`;
+    }
+    return undefined;
+  },
+  run({ seed, size, task, resolution: width, caption_share, question_kinds }) {
+    return {
+      dataset: new ShapesDataset({
+        seed,
+        size,
+        task: task as DatasetTask,
+        resolution: width,
+        captionShare: caption_share,
+        questionKinds: parseQuestionKinds(question_kinds),
+      }),
+    };
   },
 });
 

@@ -5,7 +5,8 @@
  */
 import { Rng } from './random';
 import { sampleCaption, type CaptionLevel } from './captions';
-import { sampleInstruction, type InstructionKind } from './instructions';
+import { CAPTION_SHARE, kindWeights, sampleInstruction, type InstructionKind } from './instructions';
+import { isQuestionKind, KIND_WEIGHTS, QUESTION_KINDS, type QuestionKind } from './questions';
 import { renderScene } from './render';
 import { sampleScene, type SceneKind } from './sampler';
 import type { Scene } from './world';
@@ -21,6 +22,24 @@ export interface ShapesDatasetOptions {
   task: DatasetTask;
   resolution?: number;
   supersample?: number;
+  /** Instruction task: the share of caption requests (default CAPTION_SHARE, the recipe's 35%). */
+  captionShare?: number;
+  /** Instruction task: the question kinds asked (default all six, in KIND_WEIGHTS' proportions). */
+  questionKinds?: readonly QuestionKind[];
+}
+
+/** "is_there, relation" → kinds; '' → all. Unknown names are errors naming them. */
+export function parseQuestionKinds(text: string): QuestionKind[] {
+  const names = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (names.length === 0) return [...QUESTION_KINDS];
+  for (const n of names) {
+    if (!isQuestionKind(n))
+      throw new Error(`unknown question kind '${n}' (choose from ${QUESTION_KINDS.join(', ')})`);
+  }
+  return QUESTION_KINDS.filter((k) => names.includes(k));
 }
 
 interface ItemBase {
@@ -51,8 +70,13 @@ export class ShapesDataset {
   readonly task: DatasetTask;
   readonly resolution: number;
   readonly supersample: number;
+  readonly captionShare: number;
+  readonly questionKinds: readonly QuestionKind[];
+  /** Set only when the instruction mix differs from the default, so default streams keep their checkpoint key. */
+  readonly fingerprint?: string;
   /** Items are made on demand, so the object itself is small. */
   readonly byteSize = 256;
+  private readonly weights: Readonly<Record<QuestionKind, number>>;
 
   constructor(options: ShapesDatasetOptions) {
     const { seed, size, task } = options;
@@ -70,6 +94,25 @@ export class ShapesDataset {
     this.supersample = options.supersample ?? 4;
     if (!Number.isSafeInteger(seed) || seed < 0)
       throw new Error(`ShapesDataset: seed must be a non-negative integer, got ${seed}`);
+    this.captionShare = options.captionShare ?? CAPTION_SHARE;
+    if (!(this.captionShare >= 0 && this.captionShare <= 1))
+      throw new Error(`ShapesDataset: caption_share must lie in [0, 1], got ${this.captionShare}`);
+    this.questionKinds = options.questionKinds ?? QUESTION_KINDS;
+    if (this.questionKinds.length === 0 && this.captionShare < 1)
+      throw new Error('ShapesDataset: no question kind to ask (give at least one, or caption_share 1)');
+    const allKinds = QUESTION_KINDS.every((k) => this.questionKinds.includes(k));
+    this.weights = allKinds ? KIND_WEIGHTS : kindWeights(this.questionKinds);
+    if (task === 'instruction' && (!allKinds || this.captionShare !== CAPTION_SHARE)) {
+      this.fingerprint = JSON.stringify({
+        kind: this.kind,
+        task,
+        seed,
+        size,
+        resolution: this.resolution,
+        caption_share: this.captionShare,
+        question_kinds: this.questionKinds,
+      });
+    }
   }
 
   /** The scene of item i, without rendering it. */
@@ -89,7 +132,7 @@ export class ShapesDataset {
       const c = sampleCaption(rng, scene);
       return { ...base, caption: c.text, level: c.level };
     }
-    const ins = sampleInstruction(rng, scene);
+    const ins = sampleInstruction(rng, scene, this.captionShare, this.weights);
     return { ...base, question: ins.question, answer: ins.answer, prompt: ins.prompt, kind: ins.kind };
   }
 

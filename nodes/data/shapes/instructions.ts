@@ -5,7 +5,7 @@
  */
 import { chance, type Rng } from './random';
 import { fullCaption } from './captions';
-import { sampleQuestion, type QuestionKind } from './questions';
+import { KIND_WEIGHTS, QUESTION_KINDS, sampleQuestion, type QuestionKind } from './questions';
 import type { Scene } from './world';
 
 export const CAPTION_REQUEST = 'describe the image.';
@@ -42,9 +42,25 @@ export function captionInstruction(scene: Scene): Instruction {
   return { kind: 'caption', question: CAPTION_REQUEST, prompt: captionPrompt(), answer: fullCaption(scene) };
 }
 
-export function sampleInstruction(rng: Rng, scene: Scene, captionShare = CAPTION_SHARE): Instruction {
+/** KIND_WEIGHTS restricted to some kinds (the others weigh 0). */
+export function kindWeights(kinds: readonly QuestionKind[]): Record<QuestionKind, number> {
+  const out = { ...KIND_WEIGHTS };
+  for (const k of QUESTION_KINDS) if (!kinds.includes(k)) out[k] = 0;
+  return out;
+}
+
+/**
+ * A caption request with probability captionShare, else a question of a kind the scene can answer, drawn by
+ * `weights` (a scene that answers none of the weighted kinds gets the caption request).
+ */
+export function sampleInstruction(
+  rng: Rng,
+  scene: Scene,
+  captionShare = CAPTION_SHARE,
+  weights: Readonly<Record<QuestionKind, number>> = KIND_WEIGHTS,
+): Instruction {
   if (!chance(rng, captionShare)) {
-    const qa = sampleQuestion(rng, scene);
+    const qa = sampleQuestion(rng, scene, undefined, weights);
     if (qa)
       return { kind: qa.kind, question: qa.question, prompt: vqaPrompt(qa.question), answer: qa.answer };
   }

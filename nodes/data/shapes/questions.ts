@@ -34,6 +34,10 @@ export const QUESTION_KINDS = [
 ] as const;
 export type QuestionKind = (typeof QUESTION_KINDS)[number];
 
+export function isQuestionKind(v: string): v is QuestionKind {
+  return (QUESTION_KINDS as readonly string[]).includes(v);
+}
+
 /** The question forms, with {slots}, as the issue writes them. */
 export const QUESTION_FORMS: Readonly<Record<QuestionKind, string>> = {
   what_color: 'what color is the {shape}?',
@@ -211,6 +215,7 @@ export function sampleQuestion(
   weights: Readonly<Record<QuestionKind, number>> = KIND_WEIGHTS,
 ): QA | undefined {
   const options = (kind ? [kind] : QUESTION_KINDS)
+    .filter((k) => kind !== undefined || weights[k] > 0)
     .map((k) => ({ k, qs: questionsOfKind(scene, k) }))
     .filter((o) => o.qs.length > 0);
   if (options.length === 0) return undefined;

@@ -69,7 +69,7 @@ describe('data pack nodes', () => {
 
   it('ShapesDataset yields a data set of images with captions or instructions', async () => {
     const { dataset } = (await ShapesDatasetNode.run(
-      { seed: 3, size: 100, task: 'instruction', resolution: 32 },
+      { seed: 3, size: 100, task: 'instruction', resolution: 32, caption_share: 0.35, question_kinds: '' },
       {} as NodeContext,
     )) as { dataset: ShapesDataset };
     expect(dataset).toBeInstanceOf(ShapesDataset);
@@ -79,5 +79,28 @@ describe('data pack nodes', () => {
     expect(typeof item.question).toBe('string');
     expect(typeof item.answer).toBe('string');
     expect(dataset.get(10)).toEqual(item);
+    // the default mix keeps the key a checkpoint records (no fingerprint of its own)
+    expect(dataset.fingerprint).toBeUndefined();
+  });
+
+  it('ShapesDataset can restrict the instruction mix to some question kinds and a caption share', async () => {
+    const run = async (inputs: { caption_share: number; question_kinds: string }) =>
+      (
+        (await ShapesDatasetNode.run(
+          { seed: 3, size: 400, task: 'instruction', resolution: 32, ...inputs },
+          {} as NodeContext,
+        )) as { dataset: ShapesDataset }
+      ).dataset;
+    const yesNo = await run({ caption_share: 0, question_kinds: 'relation, is_there' });
+    const kinds = new Set<string>();
+    for (let i = 0; i < 400; i++) kinds.add((yesNo.get(i) as InstructionItem).kind);
+    // every scene answers "is there…", so no item falls back to the caption request
+    expect([...kinds].sort()).toEqual(['is_there', 'relation']);
+    expect(yesNo.fingerprint).toContain('"question_kinds":["is_there","relation"]');
+    const captions = await run({ caption_share: 1, question_kinds: '' });
+    for (let i = 0; i < 50; i++) expect((captions.get(i) as InstructionItem).kind).toBe('caption');
+    expect(ShapesDatasetNode.validate!({ question_kinds: 'is_there,colour' } as never)).toBe(
+      "input 'question_kinds': unknown question kind 'colour' (choose from what_color, what_shape, how_many, is_there, where, relation)",
+    );
   });
 });
