@@ -149,6 +149,16 @@ export const ShapesDatasetNode = defineNode({
       tooltip:
         'instruction task: the question kinds asked, comma-separated (empty: all six, each about a sixth of the questions)',
     },
+    hard_negatives: {
+      type: 'FLOAT',
+      default: 1,
+      min: 0,
+      max: 1,
+      step: 0.05,
+      tooltip:
+        'instruction task: the share of "is there a {color} {shape}?" questions answered "no" that ask about a colour ' +
+        'or shape the scene has on another object (hard); the rest ask about any absent pair',
+    },
   },
   outputs: { dataset: { type: 'DATASET' } },
   validate({ question_kinds }) {
@@ -160,7 +170,7 @@ export const ShapesDatasetNode = defineNode({
     }
     return undefined;
   },
-  run({ seed, size, task, resolution: width, caption_share, question_kinds }) {
+  run({ seed, size, task, resolution: width, caption_share, question_kinds, hard_negatives }) {
     return {
       dataset: new ShapesDataset({
         seed,
@@ -169,6 +179,7 @@ export const ShapesDatasetNode = defineNode({
         resolution: width,
         captionShare: caption_share,
         questionKinds: parseQuestionKinds(question_kinds),
+        hardNegatives: hard_negatives,
       }),
     };
   },

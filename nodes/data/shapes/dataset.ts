@@ -26,6 +26,8 @@ export interface ShapesDatasetOptions {
   captionShare?: number;
   /** Instruction task: the question kinds asked (default all six, in KIND_WEIGHTS' proportions). */
   questionKinds?: readonly QuestionKind[];
+  /** Instruction task: the share of "is there…?" negatives that are hard (default 1: all). */
+  hardNegatives?: number;
 }
 
 /** "is_there, relation" → kinds; '' → all. Unknown names are errors naming them. */
@@ -72,6 +74,7 @@ export class ShapesDataset {
   readonly supersample: number;
   readonly captionShare: number;
   readonly questionKinds: readonly QuestionKind[];
+  readonly hardNegatives: number;
   /** Set only when the instruction mix differs from the default, so default streams keep their checkpoint key. */
   readonly fingerprint?: string;
   /** Items are made on demand, so the object itself is small. */
@@ -100,9 +103,13 @@ export class ShapesDataset {
     this.questionKinds = options.questionKinds ?? QUESTION_KINDS;
     if (this.questionKinds.length === 0 && this.captionShare < 1)
       throw new Error('ShapesDataset: no question kind to ask (give at least one, or caption_share 1)');
+    this.hardNegatives = options.hardNegatives ?? 1;
+    if (!(this.hardNegatives >= 0 && this.hardNegatives <= 1))
+      throw new Error(`ShapesDataset: hard_negatives must lie in [0, 1], got ${this.hardNegatives}`);
     const allKinds = QUESTION_KINDS.every((k) => this.questionKinds.includes(k));
     this.weights = allKinds ? KIND_WEIGHTS : kindWeights(this.questionKinds);
-    if (task === 'instruction' && (!allKinds || this.captionShare !== CAPTION_SHARE)) {
+    const defaultMix = allKinds && this.captionShare === CAPTION_SHARE && this.hardNegatives === 1;
+    if (task === 'instruction' && !defaultMix) {
       this.fingerprint = JSON.stringify({
         kind: this.kind,
         task,
@@ -111,6 +118,7 @@ export class ShapesDataset {
         resolution: this.resolution,
         caption_share: this.captionShare,
         question_kinds: this.questionKinds,
+        hard_negatives: this.hardNegatives,
       });
     }
   }
@@ -132,7 +140,7 @@ export class ShapesDataset {
       const c = sampleCaption(rng, scene);
       return { ...base, caption: c.text, level: c.level };
     }
-    const ins = sampleInstruction(rng, scene, this.captionShare, this.weights);
+    const ins = sampleInstruction(rng, scene, this.captionShare, this.weights, this.hardNegatives);
     return { ...base, question: ins.question, answer: ins.answer, prompt: ins.prompt, kind: ins.kind };
   }
 

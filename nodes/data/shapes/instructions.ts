@@ -51,16 +51,18 @@ export function kindWeights(kinds: readonly QuestionKind[]): Record<QuestionKind
 
 /**
  * A caption request with probability captionShare, else a question of a kind the scene can answer, drawn by
- * `weights` (a scene that answers none of the weighted kinds gets the caption request).
+ * `weights` (a scene that answers none of the weighted kinds gets the caption request); hardNegativeShare as
+ * sampleQuestion's.
  */
 export function sampleInstruction(
   rng: Rng,
   scene: Scene,
   captionShare = CAPTION_SHARE,
   weights: Readonly<Record<QuestionKind, number>> = KIND_WEIGHTS,
+  hardNegativeShare = 1,
 ): Instruction {
   if (!chance(rng, captionShare)) {
-    const qa = sampleQuestion(rng, scene, undefined, weights);
+    const qa = sampleQuestion(rng, scene, undefined, weights, hardNegativeShare);
     if (qa)
       return { kind: qa.kind, question: qa.question, prompt: vqaPrompt(qa.question), answer: qa.answer };
   }

@@ -207,12 +207,16 @@ export const KIND_WEIGHTS: Readonly<Record<QuestionKind, number>> = {
 /**
  * One question, of the given kind or of a kind this scene can answer drawn by KIND_WEIGHTS. Yes/no kinds
  * draw "yes" and "no" equally often when both are possible, so answering "yes" always scores one half.
+ * A "no" to "is there a {color} {shape}?" is a hard negative (the scene has that colour or that shape on
+ * another object) with probability hardNegativeShare, else any absent pair. Hard negatives alone never got
+ * the bundled model off chance on this form; a share of easy ones teaches presence first (models/README.md).
  */
 export function sampleQuestion(
   rng: Rng,
   scene: Scene,
   kind?: QuestionKind,
   weights: Readonly<Record<QuestionKind, number>> = KIND_WEIGHTS,
+  hardNegativeShare = 1,
 ): QA | undefined {
   const options = (kind ? [kind] : QUESTION_KINDS)
     .filter((k) => kind !== undefined || weights[k] > 0)
@@ -231,7 +235,9 @@ export function sampleQuestion(
     const yes = qs.filter((q) => q.answer === 'yes');
     const no = qs.filter((q) => q.answer === 'no');
     if (yes.length > 0 && no.length > 0) qs = chance(rng, 0.5) ? yes : no;
-    if (k === 'is_there' && qs === no) qs = hardNegatives(scene, no);
+    // a share of 1 draws nothing, so the default stream is the one earlier runs trained on
+    const hard = hardNegativeShare >= 1 || (hardNegativeShare > 0 && chance(rng, hardNegativeShare));
+    if (k === 'is_there' && qs === no && hard) qs = hardNegatives(scene, no);
   }
   return pick(rng, qs);
 }

@@ -69,7 +69,15 @@ describe('data pack nodes', () => {
 
   it('ShapesDataset yields a data set of images with captions or instructions', async () => {
     const { dataset } = (await ShapesDatasetNode.run(
-      { seed: 3, size: 100, task: 'instruction', resolution: 32, caption_share: 0.35, question_kinds: '' },
+      {
+        seed: 3,
+        size: 100,
+        task: 'instruction',
+        resolution: 32,
+        caption_share: 0.35,
+        question_kinds: '',
+        hard_negatives: 1,
+      },
       {} as NodeContext,
     )) as { dataset: ShapesDataset };
     expect(dataset).toBeInstanceOf(ShapesDataset);
@@ -84,10 +92,10 @@ describe('data pack nodes', () => {
   });
 
   it('ShapesDataset can restrict the instruction mix to some question kinds and a caption share', async () => {
-    const run = async (inputs: { caption_share: number; question_kinds: string }) =>
+    const run = async (inputs: { caption_share: number; question_kinds: string; hard_negatives?: number }) =>
       (
         (await ShapesDatasetNode.run(
-          { seed: 3, size: 400, task: 'instruction', resolution: 32, ...inputs },
+          { seed: 3, size: 400, task: 'instruction', resolution: 32, hard_negatives: 1, ...inputs },
           {} as NodeContext,
         )) as { dataset: ShapesDataset }
       ).dataset;
@@ -97,6 +105,18 @@ describe('data pack nodes', () => {
     // every scene answers "is there…", so no item falls back to the caption request
     expect([...kinds].sort()).toEqual(['is_there', 'relation']);
     expect(yesNo.fingerprint).toContain('"question_kinds":["is_there","relation"]');
+    // hard negatives share a colour or a shape with an object of the scene; easy ones need not
+    const sharesAttribute = (item: InstructionItem): boolean => {
+      const [, color, shape] = item.question.match(/^is there an? (\w+) (\w+)\?$/)!;
+      return item.scene.objects.some((o) => o.color === color || o.shape === shape);
+    };
+    const negatives = (ds: ShapesDataset): InstructionItem[] =>
+      Array.from({ length: 400 }, (_, i) => ds.get(i) as InstructionItem).filter((it) => it.answer === 'no');
+    const allHard = negatives(await run({ caption_share: 0, question_kinds: 'is_there' }));
+    expect(allHard.length).toBeGreaterThan(150);
+    expect(allHard.every(sharesAttribute)).toBe(true);
+    const mixed = negatives(await run({ caption_share: 0, question_kinds: 'is_there', hard_negatives: 0 }));
+    expect(mixed.filter((it) => !sharesAttribute(it)).length).toBeGreaterThan(mixed.length / 4);
     const captions = await run({ caption_share: 1, question_kinds: '' });
     for (let i = 0; i < 50; i++) expect((captions.get(i) as InstructionItem).kind).toBe('caption');
     expect(ShapesDatasetNode.validate!({ question_kinds: 'is_there,colour' } as never)).toBe(
