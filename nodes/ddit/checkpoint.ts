@@ -169,7 +169,7 @@ function siblingConfig(file: string): string | undefined {
 function loadPart<M extends DDiT | AutoencoderKL | T5Encoder>(
   file: string,
   part: PartName,
-  build: (config: never) => M,
+  build: (config: never, metadata: Readonly<Record<string, string>>) => M,
 ): M {
   const f = SafetensorsFile.open(file);
   try {
@@ -182,7 +182,7 @@ function loadPart<M extends DDiT | AutoencoderKL | T5Encoder>(
           `${prefix ? '' : ", a 'config' entry, or a config.json beside the file"})`,
       );
     }
-    const model = build(parseJson<never>(cfgText, `${part}_config`, file));
+    const model = build(parseJson<never>(cfgText, `${part}_config`, file), f.metadata);
     try {
       model.loadState(new FileSource(f), { prefix, strict: true });
     } catch (e) {
@@ -197,10 +197,12 @@ function loadPart<M extends DDiT | AutoencoderKL | T5Encoder>(
 
 /** The D-DiT of a file, with the training step recorded beside its weights (`ddit_step`) when there is one. */
 export function loadTransformer(file: string): DDiT {
-  const model = loadPart(file, 'transformer', (c: DDiTConfig) => new DDiT(c));
-  const step = Number(inspectCheckpoint(file).metadata.ddit_step);
-  if (Number.isInteger(step) && step > 0) model.trainedSteps = step;
-  return model;
+  return loadPart(file, 'transformer', (c: DDiTConfig, metadata) => {
+    const model = new DDiT(c);
+    const step = Number(metadata.ddit_step);
+    if (Number.isInteger(step) && step > 0) model.trainedSteps = step;
+    return model;
+  });
 }
 
 export function loadVae(file: string): AutoencoderKL {

@@ -208,15 +208,15 @@ export function describeSettings(s: SamplerSettings): string {
   ].join('\n');
 }
 
-/** The numeric settings `--sampler` may override, with their bounds (the nodes' own input ranges). */
-const OVERRIDABLE: Record<string, { min: number; max: number; int: boolean }> = {
-  't2i.cfg': { min: 0, max: 30, int: false },
-  't2i.steps': { min: 1, max: 1000, int: true },
-  't2i.shift': { min: 0.01, max: 100, int: false },
-  'caption.steps': { min: 1, max: 1000, int: true },
-  'caption.temperature': { min: 0, max: 10, int: false },
-  'vqa.steps': { min: 1, max: 1000, int: true },
-  'vqa.temperature': { min: 0, max: 10, int: false },
+/** The numeric settings `--sampler` may override, and the node input each comes from (its range applies). */
+const OVERRIDABLE: Record<string, [AnyNodeDefinition, string]> = {
+  't2i.cfg': [CFGGuider, 'cfg'],
+  't2i.steps': [FlowMatchScheduler, 'steps'],
+  't2i.shift': [FlowMatchScheduler, 'shift'],
+  'caption.steps': [Caption, 'steps'],
+  'caption.temperature': [Caption, 'temperature'],
+  'vqa.steps': [AnswerQuestion, 'steps'],
+  'vqa.temperature': [AnswerQuestion, 'temperature'],
 };
 
 /**
@@ -236,9 +236,11 @@ export function overrideSamplerSettings(s: SamplerSettings, spec: string): Sampl
     .filter(Boolean)) {
     const eq = part.indexOf('=');
     const key = eq < 0 ? part : part.slice(0, eq).trim();
-    const range = OVERRIDABLE[key];
-    if (!range)
+    const source = OVERRIDABLE[key];
+    if (!source)
       throw new Error(`--sampler: unknown setting '${key}' (one of ${Object.keys(OVERRIDABLE).join(', ')})`);
+    const input = source[0].inputs[source[1]] as { type: string; min: number; max: number };
+    const range = { min: input.min, max: input.max, int: input.type === 'INT' };
     const text = eq < 0 ? '' : part.slice(eq + 1).trim();
     const v = Number(text);
     if (

@@ -51,13 +51,17 @@ export interface MaskedResult {
   forwardPasses: number;
 }
 
+function checkTemperature(temperature: number): void {
+  if (!(temperature >= 0) || !Number.isFinite(temperature))
+    throw new Error(`sampleMasked: temperature must be a finite number ≥ 0, got ${temperature}`);
+}
+
 /**
  * p^(1/T) renormalised per position, with p(MASK) kept at 0 (SUBS); T = 0 puts all the mass on the most
  * probable token (the first one on a tie). T = 1 returns p itself.
  */
 export function sharpen(p: Float32Array, vocab: number, maskId: number, temperature: number): Float32Array {
-  if (!(temperature >= 0) || !Number.isFinite(temperature))
-    throw new Error(`sampleMasked: temperature must be a finite number ≥ 0, got ${temperature}`);
+  checkTemperature(temperature);
   if (temperature === 1) return p;
   const out = new Float32Array(p.length);
   for (let off = 0; off < p.length; off += vocab) {
@@ -177,7 +181,7 @@ export async function sampleMasked(o: MaskedSamplerOptions): Promise<MaskedResul
   }
   const useCache = o.cache ?? true;
   const temperature = o.temperature ?? 1;
-  sharpen(new Float32Array(0), 1, 0, temperature); // checks the value before any forward pass
+  checkTemperature(temperature); // before any forward pass
   let x: Int32Array = new Int32Array(n);
   for (let i = 0; i < n; i++) x[i] = o.fixed[i] ? o.template[i] : o.maskId;
   const eps = o.eps ?? SAMPLER_TIME_EPS;

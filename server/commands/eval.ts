@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { lintEvalSet, validateEvalSet, type EvalSet } from '../../nodes/eval/eval-set';
 import { generateEvalSet } from '../../nodes/eval/generate-eval-set';
 import type { EvaluateResult } from '../../nodes/eval/evaluate';
+import type { SamplerSettings } from '../../nodes/eval/sampler-settings';
 import { defaultFolders, listFiles } from '../../nodes/image/files';
 import { T2IImageWriter } from './eval-images';
 
@@ -60,6 +61,8 @@ export interface EvalPlan {
   images?: string;
   /** Sampler overrides (--sampler), checked against the shipped settings when the plan is made. */
   sampler?: string;
+  /** The shipped settings with those overrides applied (absent without --sampler: read when the run starts). */
+  settings?: SamplerSettings;
 }
 
 function positiveInt(flag: string, v: string, min = 1): number {
@@ -222,7 +225,7 @@ export function planEval(flags: EvalFlags, opts: { cwd?: string; modelsDir?: str
   if (flags.images) plan.images = path.resolve(cwd, flags.images);
   if (flags.sampler) {
     const { overrideSamplerSettings, readSamplerSettings } = samplerSettingsModule();
-    overrideSamplerSettings(readSamplerSettings(), flags.sampler);
+    plan.settings = overrideSamplerSettings(readSamplerSettings(), flags.sampler);
     plan.sampler = flags.sampler;
   }
   return plan;
@@ -336,9 +339,8 @@ export function register(program: Command): void {
       const info = await rt.initRuntime();
       const { evaluateCheckpoint } =
         require('../../nodes/eval/evaluate') as typeof import('../../nodes/eval/evaluate');
-      const { describeSettings, overrideSamplerSettings, readSamplerSettings } = samplerSettingsModule();
-      const shipped = readSamplerSettings();
-      const settings = plan.sampler ? overrideSamplerSettings(shipped, plan.sampler) : shipped;
+      const { describeSettings, readSamplerSettings } = samplerSettingsModule();
+      const settings = plan.settings ?? readSamplerSettings();
       const { formatReport, formatStepsAblation, reportJson } =
         require('../../nodes/eval/report') as typeof import('../../nodes/eval/report');
       const progress = flags.quiet ? null : new PhaseProgress(err);

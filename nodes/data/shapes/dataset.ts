@@ -6,7 +6,7 @@
 import { Rng } from './random';
 import { sampleCaption, type CaptionLevel } from './captions';
 import { CAPTION_SHARE, kindWeights, sampleInstruction, type InstructionKind } from './instructions';
-import { isQuestionKind, KIND_WEIGHTS, QUESTION_KINDS, type QuestionKind } from './questions';
+import { isQuestionKind, QUESTION_KINDS, type QuestionKind } from './questions';
 import { renderScene } from './render';
 import { sampleScene, type SceneKind } from './sampler';
 import type { Scene } from './world';
@@ -107,7 +107,7 @@ export class ShapesDataset {
     if (!(this.hardNegatives >= 0 && this.hardNegatives <= 1))
       throw new Error(`ShapesDataset: hard_negatives must lie in [0, 1], got ${this.hardNegatives}`);
     const allKinds = QUESTION_KINDS.every((k) => this.questionKinds.includes(k));
-    this.weights = allKinds ? KIND_WEIGHTS : kindWeights(this.questionKinds);
+    this.weights = kindWeights(this.questionKinds);
     const defaultMix = allKinds && this.captionShare === CAPTION_SHARE && this.hardNegatives === 1;
     if (task === 'instruction' && !defaultMix) {
       this.fingerprint = JSON.stringify({
