@@ -150,6 +150,49 @@ async function dropFile(point: [number, number], name: string, mime: string, byt
   );
 }
 
+/** Drops a file on the centre of node `id`; returns the element hit and the node the editor finds there. */
+async function dropOnNode(
+  id: number,
+  name: string,
+  mime: string,
+  bytes: Buffer,
+): Promise<{ element: string | null; node: string | null }> {
+  return page.evaluate(
+    async ({ nodeId, n, m, b64 }) => {
+      await new Promise((r) => requestAnimationFrame(() => r(null)));
+      const ed = window.dditEditor;
+      const node = ed.graph.getNodeById(nodeId)!;
+      const c = ed.canvas.ds.convertOffsetToCanvas([
+        node.pos[0] + node.size[0] / 2,
+        node.pos[1] + node.size[1] / 2,
+      ]);
+      const r = ed.canvas.canvas.getBoundingClientRect();
+      const [x, y] = [r.left + c[0], r.top + c[1]];
+      const target = document.elementFromPoint(x, y);
+      const at = ed.graph.getNodeOnPos(
+        ...(ed.canvas.convertEventToCanvasOffset({ clientX: x, clientY: y } as never) as [number, number]),
+      );
+      const bin = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bin], n, { type: m }));
+      if (target)
+        for (const type of ['dragenter', 'dragover', 'drop']) {
+          target.dispatchEvent(
+            new DragEvent(type, {
+              bubbles: true,
+              cancelable: true,
+              clientX: x,
+              clientY: y,
+              dataTransfer: dt,
+            }),
+          );
+        }
+      return { element: target?.tagName ?? null, node: at?.type ?? null };
+    },
+    { nodeId: id, n: name, m: mime, b64: bytes.toString('base64') },
+  );
+}
+
 /** The default workflow's node count: the shipped text-to-image, or a stand-in when it is not there yet. */
 let defaultNodes = 0;
 
@@ -603,11 +646,10 @@ test('a PNG saved by the project opens its workflow when dropped; dropped on Loa
       links: [[1, 1, 0, 2, 0, 'IMAGE']],
     }),
   );
-  const center = await page.evaluate(() => {
-    const n = window.dditEditor.graph.getNodeById(1)!;
-    return [n.pos[0] + n.size[0] / 2, n.pos[1] + n.size[1] / 2];
-  });
-  await dropFile(await graphPoint(page, center[0], center[1]), 'dropped.png', 'image/png', png);
+  // The point is found and the file dropped in one page task, after a frame, so that no layout or view change can
+  // come between them; what the drop landed on is returned for the failure message.
+  const landed = await dropOnNode(1, 'dropped.png', 'image/png', png);
+  expect(landed).toEqual({ element: 'CANVAS', node: 'LoadImage' });
   await waitFor(
     () => page.evaluate(() => window.dditEditor.graph.getNodeById(1)!.widgets![0].value === 'dropped.png'),
     'upload',
