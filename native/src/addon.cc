@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -22,10 +23,16 @@
 #include <thread>
 #include <vector>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12
 // Hot loops get an AVX2/FMA clone picked at load time (ifunc): one build runs
-// on any x86-64 and still uses 8-wide vectors where the CPU has them.
-#define DDIT_CLONES __attribute__((target_clones("arch=haswell", "default")))
+// on any x86-64 and still uses 8-wide vectors where the CPU has them. The
+// clone is named by ISA level: GCC resolves "arch=haswell" by CPU model, so
+// AMD processors with every Haswell feature got the SSE2 loops (3.5x slower
+// GELU on an EPYC), whereas x86-64-v3 is resolved by features.
+#define DDIT_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+// Before GCC 12 the resolver knows no ISA levels; AVX2 alone is a feature test.
+#define DDIT_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define DDIT_CLONES
 #endif
@@ -92,11 +99,18 @@ bool CheckRange(const Napi::Env& env, const char* name, const View& view, int64_
 
 constexpr int64_t kMaxBlasInt = 2147483647;
 
+// Default spin before an idle pool thread sleeps (DDIT_NATIVE_SPIN_US overrides; 0 = sleep at once).
+constexpr int64_t kDefaultSpinMicros = 500;
+
 // A small fork-join pool. OpenBLAS runs single-threaded and this pool
 // splits work across cores itself: OpenBLAS threads busy-wait between calls
 // and parallelise each small GEMM (attention's 96x96x64 products) at a loss,
-// whereas splitting rows or batch entries keeps every GEMM whole-core and
-// lets idle workers sleep on a condition variable.
+// whereas splitting rows or batch entries keeps every GEMM whole-core.
+// Between tasks a worker spins for a short while before it sleeps on a
+// condition variable, and the caller spins before it waits for the workers:
+// a training step issues hundreds of native calls in quick succession, and a
+// futex wake-up costs tens of microseconds on a virtual machine (measured:
+// a small GEMM called between tfjs kernels took 2-3x its warm time).
 class Pool {
  public:
   ~Pool() { Resize(1); }
@@ -108,7 +122,7 @@ class Pool {
     {
       std::unique_lock<std::mutex> lock(mu_);
       stop_ = true;
-      ++generation_;
+      generation_.fetch_add(1);
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
@@ -116,9 +130,13 @@ class Pool {
     stop_ = false;
     // Workers start from the current generation, so a Run() issued before
     // a new thread first takes the lock still counts for it.
-    const uint64_t start = generation_;
+    const uint64_t start = generation_.load();
     for (int i = 1; i < threads; ++i) workers_.emplace_back([this, start] { Loop(start); });
   }
+
+  // How long an idle worker, and a caller waiting for workers, spin before they sleep.
+  void SetSpinMicros(int64_t us) { spinMicros_.store(std::max<int64_t>(0, us)); }
+  int64_t spinMicros() const { return spinMicros_.load(); }
 
   // Runs task(i) for i in [0, count) on the pool and the calling thread.
   void Run(int64_t count, const std::function<void(int64_t)>& task) {
@@ -132,44 +150,71 @@ class Pool {
       task_ = &task;
       count_ = count;
       next_.store(0);
-      pending_ = static_cast<int>(workers_.size());
-      ++generation_;
+      pending_.store(static_cast<int>(workers_.size()));
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     Work();
-    std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [this] { return pending_ == 0; });
+    if (!SpinUntil([this] { return pending_.load(std::memory_order_acquire) == 0; })) {
+      std::unique_lock<std::mutex> lock(mu_);
+      done_.wait(lock, [this] { return pending_.load() == 0; });
+    }
     task_ = nullptr;
   }
 
  private:
+  // Spins (with a pause hint) until ready() or the spin budget runs out; true if ready.
+  template <typename F>
+  bool SpinUntil(F&& ready) const {
+    const int64_t budget = spinMicros_.load(std::memory_order_relaxed);
+    if (ready()) return true;
+    if (budget <= 0) return false;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(budget);
+    for (int i = 1;; ++i) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+      if (ready()) return true;
+      if ((i & 63) == 0) {
+        if (std::chrono::steady_clock::now() >= until) return false;
+        // More threads than free cores must not starve the thread with the work.
+        std::this_thread::yield();
+      }
+    }
+  }
+
   void Work() {
     for (int64_t i = next_.fetch_add(1); i < count_; i = next_.fetch_add(1)) (*task_)(i);
   }
 
   void Loop(uint64_t seen) {
     for (;;) {
+      SpinUntil([&] { return generation_.load(std::memory_order_acquire) != seen; });
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return generation_ != seen; });
-        seen = generation_;
+        cv_.wait(lock, [&] { return generation_.load() != seen; });
+        seen = generation_.load();
         if (stop_) return;
       }
       Work();
-      std::unique_lock<std::mutex> lock(mu_);
-      if (--pending_ == 0) done_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        // Under the lock, so that a caller between its check and its wait cannot miss this.
+        std::unique_lock<std::mutex> lock(mu_);
+        done_.notify_one();
+      }
     }
   }
 
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_, done_;
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int64_t> spinMicros_{kDefaultSpinMicros};
   bool stop_ = false;
   const std::function<void(int64_t)>* task_ = nullptr;
   int64_t count_ = 0;
   std::atomic<int64_t> next_{0};
-  int pending_ = 0;
+  std::atomic<int> pending_{0};
 };
 
 Pool& pool() {
@@ -1197,6 +1242,19 @@ Napi::Value SetBlasThreads(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// setSpin(us): how long idle pool threads (and a caller waiting on them) spin before sleeping; 0 = never.
+Napi::Value SetSpin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t us;
+  if (info.Length() != 1 || !GetInt(env, info[0], "us", 0, &us)) return env.Undefined();
+  pool().SetSpinMicros(us);
+  return env.Undefined();
+}
+
+Napi::Value GetSpin(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(pool().spinMicros()));
+}
+
 Napi::Value GetThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), pool().size());
 }
@@ -1222,6 +1280,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // All parallelism comes from Pool; OpenBLAS itself runs on the calling thread.
   openblas_set_num_threads(1);
   pool().Resize(DefaultThreads());
+  if (const char* spin = std::getenv("DDIT_NATIVE_SPIN_US"); spin != nullptr && *spin != '\0') {
+    pool().SetSpinMicros(std::atoll(spin));
+  }
   exports.Set("gemmBatched", Napi::Function::New(env, GemmBatched, "gemmBatched"));
   exports.Set("adamw", Napi::Function::New(env, AdamW, "adamw"));
   exports.Set("emaUpdate", Napi::Function::New(env, EmaUpdate, "emaUpdate"));
@@ -1243,6 +1304,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gatherRows", Napi::Function::New(env, GatherRows, "gatherRows"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("setBlasThreads", Napi::Function::New(env, SetBlasThreads, "setBlasThreads"));
+  exports.Set("setSpin", Napi::Function::New(env, SetSpin, "setSpin"));
+  exports.Set("getSpin", Napi::Function::New(env, GetSpin, "getSpin"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
   exports.Set("library", Napi::Function::New(env, Library, "library"));
   return exports;

@@ -242,6 +242,9 @@ export interface NativeAddon {
     ]
   ): void;
   setThreads(threads: number): void;
+  /** How long idle worker threads (and a caller waiting on them) spin before sleeping, in µs; 0 = never. */
+  setSpin(us: number): void;
+  getSpin(): number;
   /** Diagnostic: OpenBLAS's own thread count (the addon keeps it at 1 and splits work itself). */
   setBlasThreads(threads: number): void;
   getThreads(): number;
@@ -264,6 +267,8 @@ export interface NativeKernelsStatus {
   reason?: string;
   /** Threads the addon splits work across. */
   threads?: number;
+  /** Microseconds an idle worker spins before it sleeps (DDIT_NATIVE_SPIN_US). */
+  spinUs?: number;
   /** Kernels currently routed to the addon. */
   kernels?: string[];
 }
@@ -298,6 +303,8 @@ const REQUIRED_FUNCTIONS: ReadonlyArray<keyof NativeAddon> = [
   'jointAttention',
   'jointAttentionGrad',
   'setThreads',
+  'setSpin',
+  'getSpin',
   'setBlasThreads',
   'getThreads',
   'library',
@@ -362,6 +369,7 @@ export function loadNativeKernels(options: LoadOptions = {}): NativeKernelsStatu
     loaded: true,
     library: addon.library(),
     threads: addon.getThreads(),
+    spinUs: addon.getSpin(),
     kernels: registeredNames(),
   };
   return { ...status };
@@ -386,6 +394,15 @@ export function nativeKernelsStatus(): NativeKernelsStatus {
 export function setNativeThreads(threads: number): void {
   addon?.setThreads(threads);
   if (addon && status.loaded) status.threads = addon.getThreads();
+}
+
+/**
+ * Sets how long the addon's idle threads spin before sleeping (µs; 0 = sleep at once). A training step
+ * makes hundreds of native calls in quick succession, and waking a sleeping thread costs tens of µs.
+ */
+export function setNativeSpin(us: number): void {
+  addon?.setSpin(us);
+  if (addon && status.loaded) status.spinUs = addon.getSpin();
 }
 
 // Original wasm kernels, keyed by kernel name, while ours are registered.

@@ -9,10 +9,15 @@
  *
  *   npm run bench -- peer            or   node bin/ddit.js bench peer
  *   npx tsx test/bench/peer-bench.ts [--configs small,large] [--tasks fwd_b1,...] [--repeats 9]
- *                                    [--train-repeats 3] [--threads N] [--out bench-results.json]
+ *                                    [--train-repeats 3] [--train-burst 3] [--warmup 3] [--threads N]
+ *                                    [--out bench-results.json]
  *
  * Both sides run one task at a time, alternating run by run (ours, peer, peer, ours, …); figures are medians.
- * Before timing, each side's first result is saved and compared (outputs must agree). Prints a table and
+ * Before timing, each side's first result is saved and compared (outputs must agree), and each side makes
+ * --warmup untimed runs: the figures are steady-state ones, as in a sampling service or a training run of
+ * thousands of steps (tfjs grows its wasm heap and compiles over its first two or three training steps).
+ * A timed training sample is --train-burst steps back to back (the figure is per step), as steps follow one
+ * another in a training run; --train-burst 1 times each step alone after the pause. Prints a table and
  * writes bench-results.json: a list of {name, ours_ms, peer_ms, ratio = ours/peer, ours_peak_mb,
  * peer_peak_mb} (plus config, GFLOP/s, load average and the agreement check). Nothing is asserted.
  *
@@ -58,6 +63,8 @@ const OURS_ENV: Record<string, string> = THREADS
   : {};
 /** Pause before each timed run. */
 const GAP_MS = 300;
+const WARMUP = Number(opt('--warmup', '3'));
+const TRAIN_BURST = Number(opt('--train-burst', '3'));
 
 const ALL_TASKS = ['fwd_b1', 'fwd_b16', 't2i', 'caption', 'vqa', 'train'] as const;
 type Task = (typeof ALL_TASKS)[number];
@@ -449,6 +456,10 @@ async function measure(
     await ours.ask(`check ${oFile}`);
     await peer.ask(`check ${pFile}`);
     const check = agreement(oFile, pFile);
+    for (let r = 1; r < WARMUP; r++) {
+      await ours.ask('run');
+      await peer.ask('run');
+    }
     const o: number[] = [];
     const p: number[] = [];
     const oc: number[] = [];
@@ -458,7 +469,7 @@ async function measure(
       for (const w of order) {
         // a pause, so that threads the other side left spinning (OpenBLAS, onnxruntime) are asleep again
         await new Promise((resolve) => setTimeout(resolve, GAP_MS));
-        const res = await w.ask('run');
+        const res = await w.ask(task === 'train' ? `run ${TRAIN_BURST}` : 'run');
         (w === ours ? o : p).push(res.ms as number);
         (w === ours ? oc : pc).push(res.cpu_ms as number);
       }

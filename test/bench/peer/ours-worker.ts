@@ -190,15 +190,19 @@ async function main(): Promise<void> {
   for await (const line of rl) {
     const [cmd, rest] = [line.split(' ')[0], line.split(' ').slice(1).join(' ')];
     if (cmd === 'run') {
-      tf.dispose(Object.values(last));
+      // "run N": N runs back to back, timed together (figures per run)
+      const n = Math.max(1, Number(rest) || 1);
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      last = await run();
-      // results must exist on the host before the clock stops (ORT outputs already do; tfjs may be lazy)
-      for (const t of Object.values(last)) t.dataSync();
-      const ms = performance.now() - t0;
+      for (let i = 0; i < n; i++) {
+        tf.dispose(Object.values(last));
+        last = await run();
+        // results must exist on the host before the clock stops (ORT outputs already do; tfjs may be lazy)
+        for (const t of Object.values(last)) t.dataSync();
+      }
+      const ms = (performance.now() - t0) / n;
       const c = process.cpuUsage(c0);
-      const cpu_ms = (c.user + c.system) / 1000;
+      const cpu_ms = (c.user + c.system) / 1000 / n;
       say(task === 'caption' || task === 'vqa' ? { ms, cpu_ms, passes } : { ms, cpu_ms });
     } else if (cmd === 'check') {
       await saveSafetensors(rest, last);

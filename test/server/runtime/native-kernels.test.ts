@@ -21,6 +21,7 @@ import {
   nativeSumSquares,
   nativeMatMulActive,
   registerNativeKernels,
+  setNativeSpin,
   setNativeThreads,
   unregisterNativeKernels,
 } from '../../../server/runtime/native-kernels';
@@ -147,10 +148,19 @@ describe('native matmul kernels on the wasm backend', () => {
       { a: [5, 70, 60], b: [5, 60, 80], ta: false, tb: false }, // batch >= threads
       { a: [2, 200, 60], b: [2, 60, 130], ta: false, tb: false }, // batch < threads (with 3)
     ];
+    const defaultSpin = nativeKernelsStatus().spinUs!;
+    expect(defaultSpin).toBeGreaterThan(0);
     try {
-      for (const threads of [2, 3]) {
+      // Workers that sleep between calls, and workers that spin (each call handed over while they spin).
+      for (const [threads, spin] of [
+        [2, 0],
+        [3, 0],
+        [2, defaultSpin],
+        [3, 100_000],
+      ]) {
         setNativeThreads(threads);
-        expect(nativeKernelsStatus().threads).toBe(threads);
+        setNativeSpin(spin);
+        expect(nativeKernelsStatus()).toMatchObject({ threads, spinUs: spin });
         for (const { a: sa, b: sb, ta, tb } of cases) {
           const a = tf.randomNormal(sa, 0, 1, 'float32', 21);
           const b = tf.randomNormal(sb, 0, 1, 'float32', 22);
@@ -169,6 +179,7 @@ describe('native matmul kernels on the wasm backend', () => {
       }
     } finally {
       setNativeThreads(defaultThreads);
+      setNativeSpin(defaultSpin);
     }
   });
 
