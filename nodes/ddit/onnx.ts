@@ -6,8 +6,11 @@
  *   const onnx = await OnnxDDiT.fromModel(ddit, { source: checkpointPath });
  *   const { velocity, logits } = await onnx.forward(z, tau, enc, { text: false });
  *
- * One session serves both heads; a skipped head is simply not fetched. A text-only call on the null image
- * tokens (z = null) uses a second graph, exported when first needed.
+ * A call that wants both heads runs the 'both' graph. A call that wants one head runs that head's graph
+ * ('image' or 'text', opened when first needed), which also skips the last block's work for the other
+ * stream: onnxruntime runs every node of a graph whatever outputs are fetched, and the skipped work is about
+ * a twelfth of a bundled-model forward. A text-only call on the null image tokens (z = null) uses the
+ * 'text-null' graph.
  */
 import { tf } from '../../server/runtime/tf';
 import { OnnxModel, type OnnxSessionOptions } from '../../server/runtime/onnx';
@@ -67,10 +70,35 @@ export class OnnxDDiT {
     return new OnnxDDiT(model.config, session, onnxFileBytes(file), model, opts);
   }
 
-  /** Opens an exported 'both' graph (e.g. a cached file) without any tfjs weights. */
-  static async load(file: string, config: DDiTConfig, opts: OnnxSessionOptions = {}): Promise<OnnxDDiT> {
-    const session = await OnnxModel.load(file, { ...opts, label: opts.label ?? 'D-DiT' });
-    return new OnnxDDiT(config, session, onnxFileBytes(file), null, opts);
+  /**
+   * Opens an exported 'both' graph (e.g. a cached file) without any tfjs weights, and optionally the files of
+   * other variants ('image', 'text', …), opened when first needed; without them every call runs 'both'.
+   */
+  static async load(
+    file: string | ({ both: string } & Partial<Record<DDiTVariant, string>>),
+    config: DDiTConfig,
+    opts: OnnxSessionOptions = {},
+  ): Promise<OnnxDDiT> {
+    const files = typeof file === 'string' ? { both: file } : file;
+    const session = await OnnxModel.load(files.both, { ...opts, label: opts.label ?? 'D-DiT' });
+    const m = new OnnxDDiT(config, session, onnxFileBytes(files.both), null, opts);
+    m.files = files;
+    return m;
+  }
+
+  /** Exported files of the variants, when opened from files rather than a tfjs model. */
+  private files: Partial<Record<DDiTVariant, string>> = {};
+
+  /** Whether a variant can be served (from the tfjs model, or a file given to load()). */
+  private has(variant: DDiTVariant): boolean {
+    if (this.sessions.has(variant) || this.files[variant] !== undefined) return true;
+    // weights changed since the export: the open 'both' session serves, as it did before
+    return this.source !== null && weightsUnchanged(this.source);
+  }
+
+  /** The graphs opened so far (or being opened), 'both' first. */
+  get openVariants(): DDiTVariant[] {
+    return [...this.sessions.keys()];
   }
 
   /** Execution provider of the main session ('cpu' or 'cuda'). */
@@ -81,6 +109,11 @@ export class OnnxDDiT {
   private session(variant: DDiTVariant): Promise<OnnxModel> {
     if (this.disposed) throw new Error('OnnxDDiT: used after dispose()');
     let s = this.sessions.get(variant);
+    const file = this.files[variant];
+    if (!s && file) {
+      s = OnnxModel.load(file, { ...this.opts, label: `D-DiT (${variant})` });
+      this.sessions.set(variant, s);
+    }
     if (!s) {
       const src = this.source;
       if (!src) throw new Error(`OnnxDDiT: the '${variant}' graph needs the tfjs model it was exported from`);
@@ -141,8 +174,12 @@ export class OnnxDDiT {
     try {
       const feeds: Record<string, tf.Tensor> = { tau: tauT, enc };
       let variant: DDiTVariant = 'both';
-      if (z) feeds.z = z;
-      else {
+      if (z) {
+        feeds.z = z;
+        const one: DDiTVariant | null =
+          wantImage && !wantText ? 'image' : wantText && !wantImage ? 'text' : null;
+        if (one && this.has(one)) variant = one;
+      } else {
         if (cfg.null_image_tokens === 0)
           throw new Error('D-DiT: a text-only call needs null_image_tokens in the config');
         variant = 'text-null';

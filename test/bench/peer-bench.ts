@@ -219,6 +219,8 @@ async function setup(
   const cacheDir = path.join(dir, 'onnx');
   const onnx = {
     ddit: exportDDiT(ddit, 'both', { cacheDir }),
+    ddit_image: exportDDiT(ddit, 'image', { cacheDir }),
+    ddit_text: exportDDiT(ddit, 'text', { cacheDir }),
     text_encoder: exportT5(t5, { cacheDir }),
     vae_decoder: exportVae(vae, 'decoder', { cacheDir }),
     vae_encoder: exportVae(vae, 'encoder', { cacheDir }),

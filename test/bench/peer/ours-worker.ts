@@ -38,7 +38,14 @@ export interface BenchSetup {
   text_weight: number;
   adamw: { lr: number; beta1: number; beta2: number; eps: number; weight_decay: number; clip: number };
   configs: { transformer: DDiTConfig; text_encoder: T5Config; vae: VaeConfig };
-  onnx: { ddit: string; text_encoder: string; vae_decoder: string; vae_encoder: string };
+  onnx: {
+    ddit: string;
+    ddit_image: string;
+    ddit_text: string;
+    text_encoder: string;
+    vae_decoder: string;
+    vae_encoder: string;
+  };
 }
 
 /** The shared stream of uniforms (the peer draws the same numbers in the same order). */
@@ -128,7 +135,10 @@ async function main(): Promise<void> {
     };
   } else {
     const o = bench.onnx;
-    const ddit = await OnnxDDiT.load(o.ddit, bench.configs.transformer);
+    const ddit = await OnnxDDiT.load(
+      { both: o.ddit, image: o.ddit_image, text: o.ddit_text },
+      bench.configs.transformer,
+    );
     const t5 = await OnnxTextEncoder.load(o.text_encoder, bench.configs.text_encoder);
     const vae = await OnnxAutoencoderKL.load(resolveVaeConfig(bench.configs.vae), {
       decoder: o.vae_decoder,

@@ -50,7 +50,7 @@ describe.each([
     ['both heads', {}],
     ['image head only', { text: false }],
     ['text head only', { image: false }],
-  ])('%s, on several batch sizes and latent sizes from one session', async (_h, heads) => {
+  ])('%s, on several batch sizes and latent sizes from one OnnxDDiT', async (_h, heads) => {
     for (const [B, h, w, M] of [
       [2, 4, 6, 3],
       [1, 6, 6, 5],
@@ -140,6 +140,41 @@ describe('OnnxDDiT errors and files', () => {
     expect(maxAbsDiff(got.velocity, ref.velocity)).toBeLessThan(TOL);
     await expect(onnx.forward(null, 0, enc, {})).rejects.toThrow('needs the tfjs model');
     onnx.dispose();
+    model.dispose();
+  });
+
+  it("a call for one head runs that head's graph, from the tfjs model or from files", async () => {
+    const model = randomizeModule(new DDiT(CFG), 5);
+    const z = tf.randomNormal([2, 4, 4, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const enc = tf.randomNormal([2, 2, 5], 0, 1, 'float32', 2) as tf.Tensor3D;
+    const tau = tf.tensor1d([10, 900]);
+    const ref = model.forward(z, tau, enc);
+    const check = async (onnx: OnnxDDiT, opened: string[]): Promise<void> => {
+      const img = await onnx.forward(z, tau, enc, { text: false });
+      expect(img.logits).toBeUndefined();
+      expect(maxAbsDiff(img.velocity, ref.velocity)).toBeLessThan(TOL);
+      const txt = await onnx.forward(z, tau, enc, { image: false });
+      expect(txt.velocity).toBeUndefined();
+      expect(maxAbsDiff(txt.logits, ref.logits)).toBeLessThan(TOL);
+      expect(onnx.openVariants).toEqual(opened);
+      tf.dispose([img.velocity!, txt.logits!]);
+    };
+    const fromModel = await OnnxDDiT.fromModel(model, { cacheDir: dir });
+    await check(fromModel, ['both', 'image', 'text']);
+    fromModel.dispose();
+    const files = { both: '', image: '', text: '' };
+    for (const v of ['both', 'image', 'text'] as const) {
+      files[v] = path.join(dir, `head-${v}.onnx`);
+      buildDDiTGraph(model, { variant: v }).save(files[v]);
+    }
+    const fromFiles = await OnnxDDiT.load(files, CFG);
+    await check(fromFiles, ['both', 'image', 'text']);
+    fromFiles.dispose();
+    // with the 'both' file alone, every call runs it
+    const bothOnly = await OnnxDDiT.load(files.both, CFG);
+    await check(bothOnly, ['both']);
+    bothOnly.dispose();
+    tf.dispose([z, enc, tau, ref.velocity, ref.logits]);
     model.dispose();
   });
 
