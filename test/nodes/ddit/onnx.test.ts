@@ -152,10 +152,10 @@ describe('OnnxDDiT errors and files', () => {
     const check = async (onnx: OnnxDDiT, opened: string[]): Promise<void> => {
       const img = await onnx.forward(z, tau, enc, { text: false });
       expect(img.logits).toBeUndefined();
-      expect(maxAbsDiff(img.velocity, ref.velocity)).toBeLessThan(TOL);
+      expect(maxAbsDiff(img.velocity!, ref.velocity)).toBeLessThan(TOL);
       const txt = await onnx.forward(z, tau, enc, { image: false });
       expect(txt.velocity).toBeUndefined();
-      expect(maxAbsDiff(txt.logits, ref.logits)).toBeLessThan(TOL);
+      expect(maxAbsDiff(txt.logits!, ref.logits)).toBeLessThan(TOL);
       expect(onnx.openVariants).toEqual(opened);
       tf.dispose([img.velocity!, txt.logits!]);
     };
