@@ -67,7 +67,9 @@ export class OnnxDDiT {
   static async fromModel(model: DDiT, opts: OnnxExportSessionOptions = {}): Promise<OnnxDDiT> {
     const file = exportDDiT(model, 'both', opts);
     const session = await OnnxModel.load(file, { ...opts, label: 'D-DiT' });
-    return new OnnxDDiT(model.config, session, onnxFileBytes(file), model, opts);
+    const m = new OnnxDDiT(model.config, session, onnxFileBytes(file), model, opts);
+    m.files = { both: file };
+    return m;
   }
 
   /**
@@ -101,20 +103,18 @@ export class OnnxDDiT {
     return [...this.sessions.keys()];
   }
 
-  /** Execution provider of the main session ('cpu' or 'cuda'). */
+  /** Execution provider of the sessions ('cpu' or 'cuda'). */
   async provider(): Promise<string> {
-    return (await this.session('both')).provider;
+    const open = this.sessions.values().next();
+    return (await (open.done ? this.session('both') : open.value)).provider;
   }
 
   private session(variant: DDiTVariant): Promise<OnnxModel> {
     if (this.disposed) throw new Error('OnnxDDiT: used after dispose()');
     let s = this.sessions.get(variant);
-    const file = this.files[variant];
-    if (!s && file) {
-      s = OnnxModel.load(file, { ...this.opts, label: `D-DiT (${variant})` });
-      this.sessions.set(variant, s);
-    }
-    if (!s) {
+    if (s) return s;
+    let file = this.files[variant];
+    if (!file) {
       const src = this.source;
       if (!src) throw new Error(`OnnxDDiT: the '${variant}' graph needs the tfjs model it was exported from`);
       if (!weightsUnchanged(src)) {
@@ -122,11 +122,23 @@ export class OnnxDDiT {
           'OnnxDDiT: the tfjs weights changed since the export; select the inference model again',
         );
       }
-      s = OnnxModel.load(exportDDiT(src, variant, this.opts), { ...this.opts, label: `D-DiT (${variant})` });
-      this.sessions.set(variant, s);
+      file = exportDDiT(src, variant, this.opts);
     }
+    const open = (): Promise<OnnxModel> =>
+      OnnxModel.load(file, { ...this.opts, label: `D-DiT (${variant})` });
+    // A sampler calls for one head throughout: the 'both' graph opened up front is closed before a head's
+    // graph opens, unless it has served a call, so that one graph's weights and buffers are held, not two.
+    const both = this.sessions.get('both');
+    if (variant !== 'both' && both && this.bothCalls === 0 && this.files.both !== undefined) {
+      this.sessions.delete('both');
+      s = both.then((m) => m.dispose()).then(open, open);
+    } else s = open();
+    this.sessions.set(variant, s);
     return s;
   }
+
+  /** Calls the 'both' graph has served. */
+  private bothCalls = 0;
 
   /** Both heads (the samplers' DualModel interface). */
   forward(
@@ -186,6 +198,7 @@ export class OnnxDDiT {
       }
       const fetch = [...(wantImage ? ['velocity'] : []), ...(wantText ? ['logits'] : [])];
       if (fetch.length === 0) return {};
+      if (variant === 'both') this.bothCalls++;
       const out = await (await this.session(variant)).run(feeds, fetch);
       const result: DDiTOutputs = {};
       if (out.velocity) result.velocity = out.velocity as tf.Tensor4D;
