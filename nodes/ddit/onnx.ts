@@ -8,8 +8,8 @@
  *
  * A call that wants both heads runs the 'both' graph. A call that wants one head runs that head's graph
  * ('image' or 'text', opened when first needed), which also skips the last block's work for the other
- * stream: onnxruntime runs every node of a graph whatever outputs are fetched, and the skipped work is about
- * a twelfth of a bundled-model forward. A text-only call on the null image tokens (z = null) uses the
+ * stream: onnxruntime runs every node of a graph whatever outputs are fetched, and the skipped work is a
+ * sixteenth (text stream) to an eighth (image stream) of a bundled-model forward. A text-only call on the null image tokens (z = null) uses the
  * 'text-null' graph.
  */
 import { tf } from '../../server/runtime/tf';
@@ -98,7 +98,7 @@ export class OnnxDDiT {
     return this.source !== null && weightsUnchanged(this.source);
   }
 
-  /** The graphs opened so far (or being opened), 'both' first. */
+  /** The graphs open (or being opened), in the order they were opened. */
   get openVariants(): DDiTVariant[] {
     return [...this.sessions.keys()];
   }
