@@ -937,6 +937,8 @@ const GATED_ADD = 'DditGatedAdd';
 const GATED_ADD_GRAD = 'DditGatedAddGrad';
 const ATTENTION = 'DditAttention';
 const ATTENTION_GRAD = 'DditAttentionGrad';
+const LINEAR = 'DditLinear';
+const LINEAR_GRAD = 'DditLinearGrad';
 const JOINT_ATTENTION = 'DditJointAttention';
 const JOINT_ATTENTION_GRAD = 'DditJointAttentionGrad';
 
@@ -1052,6 +1054,119 @@ function registerFusedOps(tf: Tf): void {
       ),
     ],
   ];
+  // Dense layer x [..., in] · w [in, out] (+ b [out]) on the rows of x, whatever its rank (no reshapes), and its
+  // gradient dx = dy·wᵀ, dw = xᵀ·dy, db = column sums of dy from one kernel call.
+  const heapOf = (backend: BackendWasm, name: string, ts: TensorInfo[]): number[] => {
+    const offs = ts.map((t) => heapOffset(backend, t));
+    if (offs.some((o) => o === null)) throw new Error(`${name}: operands are not on the wasm heap`);
+    return offs as number[];
+  };
+  const linearKernel = (args: KernelArgs): TensorInfo => {
+    const backend = args.backend as BackendWasm;
+    const x = args.inputs.x as TensorInfo;
+    const w = args.inputs.w as TensorInfo;
+    const b = args.inputs.b as TensorInfo | undefined;
+    const [inF, outF] = w.shape;
+    const rows = size(x.shape) / inF;
+    const y = backend.makeOutput([...x.shape.slice(0, -1), outF], 'float32');
+    try {
+      const [xo, wo, yo, bo] = heapOf(backend, LINEAR, [x, w, y, ...(b ? [b] : [])]);
+      const heap = heapF32(backend);
+      if (b) native.fillRows(rows, outF, heap, bo, heap, yo);
+      native.gemmBatched(
+        false,
+        false,
+        rows,
+        outF,
+        inF,
+        1,
+        1,
+        b ? 1 : 0,
+        heap,
+        xo,
+        inF,
+        0,
+        heap,
+        wo,
+        outF,
+        0,
+        heap,
+        yo,
+        outF,
+        0,
+      );
+    } catch (e) {
+      backend.disposeData(y.dataId);
+      throw e;
+    }
+    return y;
+  };
+  const linearGradKernel = (args: KernelArgs): TensorInfo[] => {
+    const backend = args.backend as BackendWasm;
+    const dy = args.inputs.dy as TensorInfo;
+    const x = args.inputs.x as TensorInfo;
+    const w = args.inputs.w as TensorInfo;
+    const withBias = Boolean(args.attrs?.bias);
+    const [inF, outF] = w.shape;
+    const rows = size(x.shape) / inF;
+    const outs = [x.shape, w.shape, ...(withBias ? [[outF]] : [])].map((shape) =>
+      backend.makeOutput(shape, 'float32'),
+    );
+    try {
+      const [dyo, xo, wo, dxo, dwo, dbo] = heapOf(backend, LINEAR_GRAD, [dy, x, w, ...outs]);
+      const heap = heapF32(backend);
+      native.gemmBatched(
+        false,
+        true,
+        rows,
+        inF,
+        outF,
+        1,
+        1,
+        0,
+        heap,
+        dyo,
+        outF,
+        0,
+        heap,
+        wo,
+        outF,
+        0,
+        heap,
+        dxo,
+        inF,
+        0,
+      );
+      native.gemmBatched(
+        true,
+        false,
+        inF,
+        outF,
+        rows,
+        1,
+        1,
+        0,
+        heap,
+        xo,
+        inF,
+        0,
+        heap,
+        dyo,
+        outF,
+        0,
+        heap,
+        dwo,
+        outF,
+        0,
+      );
+      if (withBias) native.reduceSum(1, rows, outF, heap, dyo, heap, dbo);
+    } catch (e) {
+      for (const o of outs) backend.disposeData(o.dataId);
+      throw e;
+    }
+    return outs;
+  };
+  kernels.push([LINEAR, linearKernel], [LINEAR_GRAD, linearGradKernel]);
   // Attention: [B,Lq,H·dh] tokens; attrs heads and scale. The bias input is optional, so these two assemble
   // their operands themselves.
   const attentionKernel =
@@ -1186,6 +1301,21 @@ function registerFusedOps(tf: Tf): void {
     },
   });
   tf.registerGradient({
+    kernelName: LINEAR,
+    inputsToSave: ['x', 'w'],
+    gradFunc: (dy, saved, attrs) => {
+      const withBias = Boolean(attrs?.bias);
+      const [dx, dw, db] = run(
+        LINEAR_GRAD,
+        { dy: dy as Tensor, x: saved[0], w: saved[1] },
+        { bias: withBias ? 1 : 0 },
+      ) as Tensor[];
+      const grads: Record<string, () => Tensor> = { x: () => dx, w: () => dw };
+      if (withBias) grads.b = () => db;
+      return grads;
+    },
+  });
+  tf.registerGradient({
     kernelName: GATED_ADD,
     inputsToSave: ['gate', 'y'],
     gradFunc: (dz, saved) => {
@@ -1193,6 +1323,17 @@ function registerFusedOps(tf: Tf): void {
       return { x: () => (dz as Tensor).clone(), gate: () => dgate, y: () => dy };
     },
   });
+}
+
+/**
+ * x [..., in] · w [in, out] (+ b [out]) as one native GEMM on the rows of x (the bias rides in it), with a
+ * one-kernel gradient; null where not available.
+ */
+export function nativeLinear(tf: Tf, x: Tensor, w: Tensor, b?: Tensor): Tensor | null {
+  if (w.rank !== 2 || x.rank < 1 || (b && (b.rank !== 1 || b.size !== w.shape[1]))) return null;
+  if (!fusedReady(tf, x, w, ...(b ? [b] : []))) return null;
+  const inputs: Record<string, Tensor> = b ? { x, w, b } : { x, w };
+  return tf.engine().runKernel(LINEAR, inputs, { bias: b ? 1 : 0 }) as Tensor;
 }
 
 /** Whether the fused kernels (all registered together) run here: the addon's kernels on the active wasm backend. */

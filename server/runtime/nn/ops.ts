@@ -8,6 +8,7 @@ import {
   nativeAdaLayerNorm,
   nativeGatedAdd,
   nativeGeluTanh,
+  nativeLinear,
   nativeLayerNorm,
   nativeMatMulActive,
 } from '../native-kernels';
@@ -83,6 +84,8 @@ export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
   if (x.shape[x.shape.length - 1] !== inF) {
     throw new Error(`linear: input has ${x.shape[x.shape.length - 1]} features, weight expects ${inF}`);
   }
+  const fused = nativeLinear(tf, x, w, b);
+  if (fused) return fused;
   const x2 = (x.rank === 2 ? x : tf.reshape(x, [-1, inF])) as tf.Tensor2D;
   const y = b ? affine2d(x2, w as tf.Tensor2D, b as tf.Tensor1D) : matMul2d(x2, w as tf.Tensor2D);
   return x.rank === 2 ? y : tf.reshape(y, [...lead, outF]);

@@ -284,6 +284,51 @@ describe('native matmul kernels on the wasm backend', () => {
     tf.dispose([x, w]);
   });
 
+  it('fused linear matches matMul + bias in value and every gradient, at any rank, with and without a bias', () => {
+    const w = tf.randomNormal([24, 17], 0, 1, 'float32', 61) as tf.Tensor2D;
+    const b = tf.randomNormal([17], 0, 1, 'float32', 62) as tf.Tensor1D;
+    for (const shape of [[24], [9, 24], [4, 7, 24], [2, 3, 5, 24]]) {
+      for (const withBias of [true, false]) {
+        const x = tf.randomNormal(shape, 0, 1, 'float32', 63);
+        const r = tf.randomNormal([...shape.slice(0, -1), 17], 0, 1, 'float32', 64);
+        const f = (a: tf.Tensor, wt: tf.Tensor, bt?: tf.Tensor) => tf.sum(tf.mul(linear(a, wt, bt), r));
+        const reference = (a: tf.Tensor, wt: tf.Tensor, bt?: tf.Tensor) => {
+          const y = tf.reshape(tf.matMul(tf.reshape(a, [-1, 24]), wt), [...shape.slice(0, -1), 17]);
+          return tf.sum(tf.mul(bt ? tf.add(y, bt) : y, r));
+        };
+        const grads = (g: typeof f) => {
+          const { value, grads: gs } = withBias
+            ? tf.valueAndGrads((a: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) => g(a, wt, bt))([x, w, b])
+            : tf.valueAndGrads((a: tf.Tensor, wt: tf.Tensor) => g(a, wt))([x, w]);
+          const out = [value.dataSync()[0], ...gs.map((t) => t.dataSync().slice() as Float32Array)];
+          tf.dispose([value, ...gs]);
+          return out as [number, ...Float32Array[]];
+        };
+        const kernelsRun = new Set<string>();
+        const engine = tf.engine() as unknown as {
+          runKernel: (n: string, i: unknown, a: unknown) => unknown;
+        };
+        const runKernel = engine.runKernel.bind(engine);
+        engine.runKernel = (n, i, a) => (kernelsRun.add(n), runKernel(n, i, a));
+        const before = tf.memory().numTensors;
+        const native = grads(f);
+        engine.runKernel = runKernel;
+        expect(tf.memory().numTensors).toBe(before);
+        expect(kernelsRun.has('DditLinear') && kernelsRun.has('DditLinearGrad')).toBe(true);
+        const plain = grads(reference);
+        expect(Math.abs(native[0] - plain[0]) / Math.max(1, Math.abs(plain[0]))).toBeLessThan(1e-5);
+        expect(native.length).toBe(withBias ? 4 : 3);
+        for (let i = 1; i < native.length; i++) {
+          const ref = plain[i] as Float32Array;
+          const scaleRef = Math.max(1e-6, ...Array.from(ref, Math.abs));
+          expect(maxAbsDiff(native[i] as Float32Array, ref) / scaleRef).toBeLessThan(1e-5);
+        }
+        tf.dispose([x, r]);
+      }
+    }
+    tf.dispose([w, b]);
+  });
+
   it('fused adaLN and gated residual match the tfjs-op forms in value and every gradient', () => {
     const x = tf.mul(tf.randomNormal([5, 37, 96], 0, 1, 'float32', 81), 3) as tf.Tensor3D;
     const shift = tf.randomNormal([5, 96], 0, 1, 'float32', 82) as tf.Tensor2D;
