@@ -18,9 +18,14 @@ export function appendMetrics(runDir: string, m: StepMetrics): void {
 }
 
 export function readMetrics(runDir: string): StepMetrics[] {
+  return readMetricsFile(metricsFile(runDir));
+}
+
+/** The steps of a metrics log at any path (e.g. a copy kept beside a model card); [] when it cannot be read. */
+export function readMetricsFile(file: string): StepMetrics[] {
   let text: string;
   try {
-    text = fs.readFileSync(metricsFile(runDir), 'utf8');
+    text = fs.readFileSync(file, 'utf8');
   } catch {
     return [];
   }

@@ -1,8 +1,7 @@
 import * as fs from 'fs';
-import * as path from 'path';
 import type { Command } from 'commander';
 import { lossChartSvg, smooth } from '../../nodes/training/loss-chart-svg';
-import { metricsFile, readMetrics } from '../../nodes/training/metrics-log';
+import { metricsFile, readMetricsFile } from '../../nodes/training/metrics-log';
 
 interface MetricsFlags {
   svg?: string;
@@ -23,10 +22,10 @@ export function register(program: Command): void {
     .option('--smoothing <w>', 'EMA weight of the past for the curves and the summary', '0.98')
     .option('--title <text>', 'chart title')
     .action((run: string, flags: MetricsFlags) => {
-      const dir = run.endsWith('.jsonl') ? path.dirname(run) : run;
-      const rows = readMetrics(dir);
+      const file = run.endsWith('.jsonl') ? run : metricsFile(run);
+      const rows = readMetricsFile(file);
       if (!rows.length) {
-        console.error(`ddit metrics: no metrics in ${metricsFile(dir)} (has the run taken a step?)`);
+        console.error(`ddit metrics: no metrics in ${file} (has the run taken a step?)`);
         process.exit(1);
       }
       const w = Number(flags.smoothing);
@@ -41,7 +40,7 @@ export function register(program: Command): void {
       };
       const times = rows.map((r) => Date.parse(String((r as { time?: string }).time ?? '')));
       const span = Number.isFinite(times[0]) ? (times[times.length - 1] - times[0]) / 1000 : NaN;
-      console.log(`run: ${dir}`);
+      console.log(`run: ${run}`);
       console.log(`steps: ${rows[0].step}–${last.step} (${rows.length} logged)`);
       if (Number.isFinite(span)) {
         console.log(`wall time over the log: ${(span / 3600).toFixed(2)} h (resumes included)`);

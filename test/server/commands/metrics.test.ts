@@ -35,6 +35,14 @@ describe('ddit metrics', () => {
     expect(fs.readFileSync(svg, 'utf8')).toContain('<svg');
   });
 
+  test('reads a metrics log kept under another name (e.g. beside a model card)', () => {
+    const copy = path.join(dir, 'model-metrics.jsonl');
+    fs.copyFileSync(path.join(dir, 'metrics.jsonl'), copy);
+    const r = spawnSync('node', [CLI, 'metrics', copy], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('steps: 1–20 (20 logged)');
+  });
+
   test('a folder without metrics is a clear error', () => {
     const r = spawnSync('node', [CLI, 'metrics', os.tmpdir() + '/no-such-run'], { encoding: 'utf8' });
     expect(r.status).toBe(1);
