@@ -9,8 +9,8 @@
  * A call that wants both heads runs the 'both' graph. A call that wants one head runs that head's graph
  * ('image' or 'text', opened when first needed), which also skips the last block's work for the other
  * stream: onnxruntime runs every node of a graph whatever outputs are fetched, and the skipped work is a
- * sixteenth (text stream) to an eighth (image stream) of a bundled-model forward. A text-only call on the null image tokens (z = null) uses the
- * 'text-null' graph.
+ * sixteenth (text stream) to an eighth (image stream) of a bundled-model forward. A text-only call on the null
+ * image tokens (z = null) uses the 'text-null' graph.
  */
 import { tf } from '../../server/runtime/tf';
 import { OnnxModel, type OnnxSessionOptions } from '../../server/runtime/onnx';
@@ -53,23 +53,22 @@ export class OnnxDDiT {
   private constructor(
     config: DDiTConfig | ResolvedDDiTConfig,
     both: OnnxModel,
-    bytes: number,
-    /** The tfjs model it was exported from (for the null-image graph), if any. */
+    /** Exported files of the variants known so far ('both' at least); others are exported from `source`. */
+    private readonly files: { both: string } & Partial<Record<DDiTVariant, string>>,
+    /** The tfjs model it was exported from (for the other graphs), if any. */
     private readonly source: DDiT | null,
     private readonly opts: OnnxExportSessionOptions,
   ) {
     this.config = 'width' in config ? config : resolveDDiTConfig(config);
     this.sessions.set('both', Promise.resolve(both));
-    this.mainBytes = bytes;
+    this.mainBytes = onnxFileBytes(files.both);
   }
 
   /** Exports `model` (or reuses the cached export of the same weights) and opens a session. */
   static async fromModel(model: DDiT, opts: OnnxExportSessionOptions = {}): Promise<OnnxDDiT> {
     const file = exportDDiT(model, 'both', opts);
     const session = await OnnxModel.load(file, { ...opts, label: 'D-DiT' });
-    const m = new OnnxDDiT(model.config, session, onnxFileBytes(file), model, opts);
-    m.files = { both: file };
-    return m;
+    return new OnnxDDiT(model.config, session, { both: file }, model, opts);
   }
 
   /**
@@ -83,13 +82,8 @@ export class OnnxDDiT {
   ): Promise<OnnxDDiT> {
     const files = typeof file === 'string' ? { both: file } : file;
     const session = await OnnxModel.load(files.both, { ...opts, label: opts.label ?? 'D-DiT' });
-    const m = new OnnxDDiT(config, session, onnxFileBytes(files.both), null, opts);
-    m.files = files;
-    return m;
+    return new OnnxDDiT(config, session, { ...files }, null, opts);
   }
-
-  /** Exported files of the variants, when opened from files rather than a tfjs model. */
-  private files: Partial<Record<DDiTVariant, string>> = {};
 
   /** Whether a variant can be served (from the tfjs model, or a file given to load()). */
   private has(variant: DDiTVariant): boolean {
@@ -129,7 +123,7 @@ export class OnnxDDiT {
     // A sampler calls for one head throughout: the 'both' graph opened up front is closed before a head's
     // graph opens, unless it has served a call, so that one graph's weights and buffers are held, not two.
     const both = this.sessions.get('both');
-    if (variant !== 'both' && both && this.bothCalls === 0 && this.files.both !== undefined) {
+    if (variant !== 'both' && both && this.bothCalls === 0) {
       this.sessions.delete('both');
       s = both.then((m) => m.dispose()).then(open, open);
     } else s = open();

@@ -731,6 +731,27 @@ const ACTIVATION_KERNELS: Record<string, string> = {
   prelu: 'Prelu',
 };
 
+/**
+ * Starts every row of `out` (… × n) as the bias (n elements, or one broadcast), so that a GEMM with beta = 1
+ * adds the product onto it. False, touching nothing, when an operand is off the heap.
+ */
+function fillBias(backend: BackendWasm, bias: TensorInfo, out: TensorInfo, n: number): boolean {
+  const native = addon;
+  const biasOff = heapOffset(backend, bias);
+  const outOff = heapOffset(backend, out);
+  if (!native || biasOff === null || outOff === null) return false;
+  const heap = heapF32(backend);
+  const size = out.shape.reduce((p, d) => p * d, 1);
+  if (bias.shape.reduce((p, d) => p * d, 1) === 1) heap.fill(heap[biasOff], outOff, outOff + size);
+  else native.fillRows(size / n, n, heap, biasOff, heap, outOff);
+  return true;
+}
+
+/** The plan of one GEMM without batch dims: op(A) m × k, op(B) k × n. */
+function singlePlan(m: number, n: number, k: number, outShape: number[]): MatMulPlan {
+  return { m, n, k, batch: 1, strideA: 0, strideB: 0, outShape };
+}
+
 function fusedMatMul(tf: Tf, args: KernelArgs, fallback: KernelFunc): TensorInfo | TensorInfo[] {
   const { a, b, bias, preluActivationWeights } = args.inputs as {
     a: TensorInfo;
@@ -755,23 +776,11 @@ function fusedMatMul(tf: Tf, args: KernelArgs, fallback: KernelFunc): TensorInfo
     return fallback(args);
   if (bias && bias.shape.length > 1 && bias.shape.slice(0, -1).some((d) => d !== 1)) return fallback(args);
   const out = backend.makeOutput(plan.outShape, 'float32');
-  let beta = 0;
-  if (bias) {
-    // Rows start as the bias and the GEMM accumulates onto them (beta = 1).
-    const rows = tf.util.sizeFromShape(plan.outShape) / plan.n;
-    const biasOff = heapOffset(backend, bias);
-    const outOff = heapOffset(backend, out);
-    if (biasOff === null || outOff === null) {
-      backend.disposeData(out.dataId);
-      return fallback(args);
-    }
-    const heap = heapF32(backend);
-    if (bias.shape.length === 0 || tf.util.sizeFromShape(bias.shape) === 1)
-      heap.fill(heap[biasOff], outOff, outOff + rows * plan.n);
-    else addon.fillRows(rows, plan.n, heap, biasOff, heap, outOff);
-    beta = 1;
+  if (bias && !fillBias(backend, bias, out, plan.n)) {
+    backend.disposeData(out.dataId);
+    return fallback(args);
   }
-  if (!runGemm(backend, plan, a, b, out, transposeA, transposeB, beta)) {
+  if (!runGemm(backend, plan, a, b, out, transposeA, transposeB, bias ? 1 : 0)) {
     backend.disposeData(out.dataId);
     return fallback(args);
   }
@@ -1056,114 +1065,40 @@ function registerFusedOps(tf: Tf): void {
   ];
   // Dense layer x [..., in] · w [in, out] (+ b [out]) on the rows of x, whatever its rank (no reshapes), and its
   // gradient dx = dy·wᵀ, dw = xᵀ·dy, db = column sums of dy from one kernel call.
-  const heapOf = (backend: BackendWasm, name: string, ts: TensorInfo[]): number[] => {
-    const offs = ts.map((t) => heapOffset(backend, t));
-    if (offs.some((o) => o === null)) throw new Error(`${name}: operands are not on the wasm heap`);
-    return offs as number[];
+  const offHeap = (name: string, outs: TensorInfo[], backend: BackendWasm): Error => {
+    for (const o of outs) backend.disposeData(o.dataId);
+    return new Error(`${name}: operands are not on the wasm heap`);
   };
   const linearKernel = (args: KernelArgs): TensorInfo => {
     const backend = args.backend as BackendWasm;
-    const x = args.inputs.x as TensorInfo;
-    const w = args.inputs.w as TensorInfo;
-    const b = args.inputs.b as TensorInfo | undefined;
+    const { x, w, b } = args.inputs as { x: TensorInfo; w: TensorInfo; b?: TensorInfo };
     const [inF, outF] = w.shape;
-    const rows = size(x.shape) / inF;
-    const y = backend.makeOutput([...x.shape.slice(0, -1), outF], 'float32');
-    try {
-      const [xo, wo, yo, bo] = heapOf(backend, LINEAR, [x, w, y, ...(b ? [b] : [])]);
-      const heap = heapF32(backend);
-      if (b) native.fillRows(rows, outF, heap, bo, heap, yo);
-      native.gemmBatched(
-        false,
-        false,
-        rows,
-        outF,
-        inF,
-        1,
-        1,
-        b ? 1 : 0,
-        heap,
-        xo,
-        inF,
-        0,
-        heap,
-        wo,
-        outF,
-        0,
-        heap,
-        yo,
-        outF,
-        0,
-      );
-    } catch (e) {
-      backend.disposeData(y.dataId);
-      throw e;
-    }
+    const outShape = [...x.shape.slice(0, -1), outF];
+    const y = backend.makeOutput(outShape, 'float32');
+    const plan = singlePlan(size(x.shape) / inF, outF, inF, outShape);
+    if ((b && !fillBias(backend, b, y, outF)) || !runGemm(backend, plan, x, w, y, false, false, b ? 1 : 0))
+      throw offHeap(LINEAR, [y], backend);
     return y;
   };
   const linearGradKernel = (args: KernelArgs): TensorInfo[] => {
     const backend = args.backend as BackendWasm;
-    const dy = args.inputs.dy as TensorInfo;
-    const x = args.inputs.x as TensorInfo;
-    const w = args.inputs.w as TensorInfo;
-    const withBias = Boolean(args.attrs?.bias);
+    const { dy, x, w } = args.inputs as { dy: TensorInfo; x: TensorInfo; w: TensorInfo };
     const [inF, outF] = w.shape;
     const rows = size(x.shape) / inF;
-    const outs = [x.shape, w.shape, ...(withBias ? [[outF]] : [])].map((shape) =>
+    const outs = [x.shape, w.shape, ...(args.attrs?.bias ? [[outF]] : [])].map((shape) =>
       backend.makeOutput(shape, 'float32'),
     );
-    try {
-      const [dyo, xo, wo, dxo, dwo, dbo] = heapOf(backend, LINEAR_GRAD, [dy, x, w, ...outs]);
-      const heap = heapF32(backend);
-      native.gemmBatched(
-        false,
-        true,
-        rows,
-        inF,
-        outF,
-        1,
-        1,
-        0,
-        heap,
-        dyo,
-        outF,
-        0,
-        heap,
-        wo,
-        outF,
-        0,
-        heap,
-        dxo,
-        inF,
-        0,
-      );
-      native.gemmBatched(
-        true,
-        false,
-        inF,
-        outF,
-        rows,
-        1,
-        1,
-        0,
-        heap,
-        xo,
-        inF,
-        0,
-        heap,
-        dyo,
-        outF,
-        0,
-        heap,
-        dwo,
-        outF,
-        0,
-      );
-      if (withBias) native.reduceSum(1, rows, outF, heap, dyo, heap, dbo);
-    } catch (e) {
-      for (const o of outs) backend.disposeData(o.dataId);
-      throw e;
-    }
+    const [dx, dw, db] = outs;
+    const dyOff = heapOffset(backend, dy);
+    const dbOff = db ? heapOffset(backend, db) : 0;
+    if (
+      dyOff === null ||
+      dbOff === null ||
+      !runGemm(backend, singlePlan(rows, inF, outF, x.shape), dy, w, dx, false, true, 0) ||
+      !runGemm(backend, singlePlan(inF, outF, rows, w.shape), x, dy, dw, true, false, 0)
+    )
+      throw offHeap(LINEAR_GRAD, outs, backend);
+    if (db) native.reduceSum(1, rows, outF, heapF32(backend), dyOff, heapF32(backend), dbOff);
     return outs;
   };
   kernels.push([LINEAR, linearKernel], [LINEAR_GRAD, linearGradKernel]);

@@ -133,63 +133,52 @@ async function importFile(file: string): Promise<void> {
   await (await chooser).setFiles(file);
 }
 
-async function dropFile(point: [number, number], name: string, mime: string, bytes: Buffer): Promise<void> {
-  await page.evaluate(
-    ({ x, y, n, m, b64 }) => {
-      const bin = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-      const dt = new DataTransfer();
-      dt.items.add(new File([bin], n, { type: m }));
-      const target = document.elementFromPoint(x, y)!;
-      for (const type of ['dragenter', 'dragover', 'drop']) {
-        target.dispatchEvent(
-          new DragEvent(type, { bubbles: true, cancelable: true, clientX: x, clientY: y, dataTransfer: dt }),
-        );
-      }
-    },
-    { x: point[0], y: point[1], n: name, m: mime, b64: bytes.toString('base64') },
-  );
-}
-
-/** Drops a file on the centre of node `id`; returns the element hit and the node the editor finds there. */
-async function dropOnNode(
-  id: number,
+/**
+ * Drops a file at a client point, or on the centre of node `at.node` (found after a frame, in the same page task as
+ * the drop, so no layout or view change comes between them). Returns the element hit and the node the editor finds
+ * there.
+ */
+async function dropFile(
+  at: [number, number] | { node: number },
   name: string,
   mime: string,
   bytes: Buffer,
 ): Promise<{ element: string | null; node: string | null }> {
   return page.evaluate(
-    async ({ nodeId, n, m, b64 }) => {
-      await new Promise((r) => requestAnimationFrame(() => r(null)));
+    async ({ point, nodeId, n, m, b64 }) => {
       const ed = window.dditEditor;
-      const node = ed.graph.getNodeById(nodeId)!;
-      const c = ed.canvas.ds.convertOffsetToCanvas([
-        node.pos[0] + node.size[0] / 2,
-        node.pos[1] + node.size[1] / 2,
-      ]);
-      const r = ed.canvas.canvas.getBoundingClientRect();
-      const [x, y] = [r.left + c[0], r.top + c[1]];
+      let [x, y] = point ?? [0, 0];
+      if (nodeId !== null) {
+        await new Promise((r) => requestAnimationFrame(() => r(null)));
+        const node = ed.graph.getNodeById(nodeId)!;
+        const c = ed.canvas.ds.convertOffsetToCanvas([
+          node.pos[0] + node.size[0] / 2,
+          node.pos[1] + node.size[1] / 2,
+        ]);
+        const r = ed.canvas.canvas.getBoundingClientRect();
+        [x, y] = [r.left + c[0], r.top + c[1]];
+      }
       const target = document.elementFromPoint(x, y);
-      const at = ed.graph.getNodeOnPos(
+      const found = ed.graph.getNodeOnPos(
         ...(ed.canvas.convertEventToCanvasOffset({ clientX: x, clientY: y } as never) as [number, number]),
       );
       const bin = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
       const dt = new DataTransfer();
       dt.items.add(new File([bin], n, { type: m }));
-      if (target)
-        for (const type of ['dragenter', 'dragover', 'drop']) {
-          target.dispatchEvent(
-            new DragEvent(type, {
-              bubbles: true,
-              cancelable: true,
-              clientX: x,
-              clientY: y,
-              dataTransfer: dt,
-            }),
-          );
-        }
-      return { element: target?.tagName ?? null, node: at?.type ?? null };
+      for (const type of ['dragenter', 'dragover', 'drop']) {
+        target?.dispatchEvent(
+          new DragEvent(type, { bubbles: true, cancelable: true, clientX: x, clientY: y, dataTransfer: dt }),
+        );
+      }
+      return { element: target?.tagName ?? null, node: found?.type ?? null };
     },
-    { nodeId: id, n: name, m: mime, b64: bytes.toString('base64') },
+    {
+      point: Array.isArray(at) ? at : null,
+      nodeId: Array.isArray(at) ? null : at.node,
+      n: name,
+      m: mime,
+      b64: bytes.toString('base64'),
+    },
   );
 }
 
@@ -648,7 +637,7 @@ test('a PNG saved by the project opens its workflow when dropped; dropped on Loa
   );
   // The point is found and the file dropped in one page task, after a frame, so that no layout or view change can
   // come between them; what the drop landed on is returned for the failure message.
-  const landed = await dropOnNode(1, 'dropped.png', 'image/png', png);
+  const landed = await dropFile({ node: 1 }, 'dropped.png', 'image/png', png);
   expect(landed).toEqual({ element: 'CANVAS', node: 'LoadImage' });
   await waitFor(
     () => page.evaluate(() => window.dditEditor.graph.getNodeById(1)!.widgets![0].value === 'dropped.png'),

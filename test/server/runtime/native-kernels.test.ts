@@ -70,6 +70,19 @@ function maxAbsDiff(x: ArrayLike<number>, y: ArrayLike<number>): number {
   return d;
 }
 
+/** Runs f and returns its result with the names of the tfjs kernels it ran. */
+function withKernelLog<T>(f: () => T): { result: T; kernels: Set<string> } {
+  const kernels = new Set<string>();
+  const engine = tf.engine() as unknown as { runKernel: (n: string, i: unknown, a: unknown) => unknown };
+  const runKernel = engine.runKernel.bind(engine);
+  engine.runKernel = (n, i, a) => (kernels.add(n), runKernel(n, i, a));
+  try {
+    return { result: f(), kernels };
+  } finally {
+    engine.runKernel = runKernel;
+  }
+}
+
 const root = path.resolve(__dirname, '../../..');
 
 beforeAll(async () => {
@@ -262,12 +275,7 @@ describe('native matmul kernels on the wasm backend', () => {
       tf.dispose([value, grad]);
       return out;
     };
-    const kernelsRun = new Set<string>();
-    const engine = tf.engine() as unknown as { runKernel: (n: string, i: unknown, a: unknown) => unknown };
-    const runKernel = engine.runKernel.bind(engine);
-    engine.runKernel = (n, i, a) => (kernelsRun.add(n), runKernel(n, i, a));
-    const native = run();
-    engine.runKernel = runKernel;
+    const { result: native, kernels: kernelsRun } = withKernelLog(run);
     expect([...kernelsRun]).toEqual(
       expect.arrayContaining(['DditGeluTanh', 'DditGeluTanhGrad', 'DditLayerNorm']),
     );
@@ -304,15 +312,8 @@ describe('native matmul kernels on the wasm backend', () => {
           tf.dispose([value, ...gs]);
           return out as [number, ...Float32Array[]];
         };
-        const kernelsRun = new Set<string>();
-        const engine = tf.engine() as unknown as {
-          runKernel: (n: string, i: unknown, a: unknown) => unknown;
-        };
-        const runKernel = engine.runKernel.bind(engine);
-        engine.runKernel = (n, i, a) => (kernelsRun.add(n), runKernel(n, i, a));
         const before = tf.memory().numTensors;
-        const native = grads(f);
-        engine.runKernel = runKernel;
+        const { result: native, kernels: kernelsRun } = withKernelLog(() => grads(f));
         expect(tf.memory().numTensors).toBe(before);
         expect(kernelsRun.has('DditLinear') && kernelsRun.has('DditLinearGrad')).toBe(true);
         const plain = grads(reference);
@@ -345,13 +346,8 @@ describe('native matmul kernels on the wasm backend', () => {
       tf.dispose([value, ...grads]);
       return out as [number, ...Float32Array[]];
     };
-    const kernelsRun = new Set<string>();
-    const engine = tf.engine() as unknown as { runKernel: (n: string, i: unknown, a: unknown) => unknown };
-    const runKernel = engine.runKernel.bind(engine);
-    engine.runKernel = (n, i, a) => (kernelsRun.add(n), runKernel(n, i, a));
     const before = tf.memory().numTensors;
-    const native = run();
-    engine.runKernel = runKernel;
+    const { result: native, kernels: kernelsRun } = withKernelLog(run);
     expect(tf.memory().numTensors).toBe(before); // unused gradient outputs are freed too
     for (const k of ['DditAdaLayerNorm', 'DditAdaLayerNormGrad', 'DditGatedAdd', 'DditGatedAddGrad'])
       expect(kernelsRun.has(k)).toBe(true);
@@ -392,13 +388,10 @@ describe('native matmul kernels on the wasm backend', () => {
       return out as [number, ...Float32Array[]];
     };
     const kernelsRun = new Set<string>();
-    const engine = tf.engine() as unknown as { runKernel: (n: string, i: unknown, a: unknown) => unknown };
-    const runKernel = engine.runKernel.bind(engine);
     for (const withBias of [false, true]) {
       const before = tf.memory().numTensors;
-      engine.runKernel = (n, i, a) => (kernelsRun.add(n), runKernel(n, i, a));
-      const fused = run('fused', withBias);
-      engine.runKernel = runKernel;
+      const { result: fused, kernels } = withKernelLog(() => run('fused', withBias));
+      for (const k of kernels) kernelsRun.add(k);
       expect(tf.memory().numTensors).toBe(before); // the saved probabilities are freed with the tape
       const plain = run('batched', withBias);
       expect(Math.abs(fused[0] - plain[0]) / Math.abs(plain[0])).toBeLessThan(1e-5);
@@ -436,13 +429,8 @@ describe('native matmul kernels on the wasm backend', () => {
       tf.dispose([value, ...grads]);
       return out as [number, ...Float32Array[]];
     };
-    const kernelsRun = new Set<string>();
-    const engine = tf.engine() as unknown as { runKernel: (n: string, i: unknown, a: unknown) => unknown };
-    const runKernel = engine.runKernel.bind(engine);
     const before = tf.memory().numTensors;
-    engine.runKernel = (n, i, a) => (kernelsRun.add(n), runKernel(n, i, a));
-    const fused = run('fused');
-    engine.runKernel = runKernel;
+    const { result: fused, kernels: kernelsRun } = withKernelLog(() => run('fused'));
     expect(tf.memory().numTensors).toBe(before);
     expect(kernelsRun.has('DditJointAttention')).toBe(true);
     expect(kernelsRun.has('DditJointAttentionGrad')).toBe(true);
