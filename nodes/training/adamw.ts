@@ -25,6 +25,8 @@ export interface AdamWConfig {
   /** After the warm-up: hold lr (the reference), or decay it to minLr by step decaySteps. */
   schedule?: LrSchedule;
   decaySteps?: number;
+  /** Step at which the decay begins (0: the end of the warm-up); see LrScheduleConfig. */
+  decayStart?: number;
   minLr?: number;
 }
 

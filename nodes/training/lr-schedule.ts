@@ -15,6 +15,12 @@ export interface LrScheduleConfig {
   schedule?: LrSchedule;
   /** The step count k at which a decaying schedule reaches minLr (and stays there). */
   decaySteps?: number;
+  /**
+   * The step count at which the decay begins (the rate holds at lr from the end of the warm-up until
+   * then); 0 or below the warm-up means the end of the warm-up. Lets a continued run start a new cycle
+   * from its current step (a warm restart) with a chosen peak and length.
+   */
+  decayStart?: number;
   /** Floor of a decaying schedule. */
   minLr?: number;
 }
@@ -30,14 +36,23 @@ export function validateLrSchedule(cfg: LrScheduleConfig): void {
     throw new Error(
       `decay_steps must be an integer above warmup_steps (${cfg.warmupSteps}) for a ${schedule} schedule, got ${decay}`,
     );
+  const start = decayStartOf(cfg);
+  if (!Number.isInteger(cfg.decayStart ?? 0) || start >= decay)
+    throw new Error(`decay_start must be an integer below decay_steps (${decay}), got ${cfg.decayStart}`);
   const floor = cfg.minLr ?? 0;
   if (!(floor >= 0 && floor <= cfg.lr))
     throw new Error(`min_lr must lie in [0, lr = ${cfg.lr}], got ${floor}`);
 }
 
+/** Where a decaying schedule starts: decayStart, but never inside the warm-up. */
+function decayStartOf(cfg: LrScheduleConfig): number {
+  return Math.max(cfg.warmupSteps, cfg.decayStart ?? 0);
+}
+
 /**
  * The rate for the update after k steps were taken: lr·k/W during warm-up (so the first step uses 0), then
- * lr (constant), or from lr down to minLr over W..decaySteps: ½(1 + cos πp) (cosine) or 1 − p (linear).
+ * lr (constant), or lr until S = max(W, decayStart) and from there down to minLr at decaySteps:
+ * ½(1 + cos πp) (cosine) or 1 − p (linear), p = (k − S)/(decaySteps − S).
  */
 export function learningRate(cfg: LrScheduleConfig, k: number): number {
   const W = cfg.warmupSteps;
@@ -45,7 +60,8 @@ export function learningRate(cfg: LrScheduleConfig, k: number): number {
   const schedule = cfg.schedule ?? 'constant';
   if (schedule === 'constant') return cfg.lr;
   const floor = cfg.minLr ?? 0;
-  const p = Math.min(1, Math.max(0, (k - W) / ((cfg.decaySteps ?? W + 1) - W)));
+  const S = decayStartOf(cfg);
+  const p = Math.min(1, Math.max(0, (k - S) / ((cfg.decaySteps ?? S + 1) - S)));
   const shape = schedule === 'cosine' ? 0.5 * (1 + Math.cos(Math.PI * p)) : 1 - p;
   return floor + (cfg.lr - floor) * shape;
 }

@@ -243,8 +243,10 @@ export const AdamW = defineNode({
     'k the steps already taken (the first step has lr 0), global gradient-norm clipping at clip_norm (0 = off). The ' +
     "reference's lr 3e-5 suits fine-tuning a large model; a small model trained from scratch wants about 1e-3 " +
     '(notes/shapes-recipe.md). schedule: after the warm-up, hold lr (constant, the reference) or decay it to min_lr ' +
-    "by step decay_steps along a half cosine or a line (0 = the run's max_steps). A resumed run follows the " +
-    'schedule from its saved step, so a decay can be added to a run already under way.',
+    "by step decay_steps along a half cosine or a line (0 = the run's max_steps), starting at decay_start (0 = the " +
+    'end of the warm-up; the rate holds at lr until then). A resumed run follows the schedule from its saved ' +
+    'step, so a decay can be added to a run already under way, and decay_start at the current step starts a new ' +
+    'cycle from lr (a warm restart).',
   inputs: {
     lr: { type: 'FLOAT', default: 3e-5, min: 0, max: 1, step: 1e-5, round: 1e-7 },
     beta1: { type: 'FLOAT', default: 0.9, min: 0, max: 0.9999, step: 0.001 },
@@ -255,10 +257,13 @@ export const AdamW = defineNode({
     clip_norm: { type: 'FLOAT', default: 2.0, min: 0, max: 1e6, step: 0.1 },
     schedule: { type: 'COMBO', choices: LR_SCHEDULES, default: 'constant', optional: true },
     decay_steps: { type: 'INT', default: 0, min: 0, max: 1e9, optional: true },
+    decay_start: { type: 'INT', default: 0, min: 0, max: 1e9, optional: true },
     min_lr: { type: 'FLOAT', default: 0, min: 0, max: 1, step: 1e-6, round: 1e-8, optional: true },
   },
   outputs: { optimizer: { type: 'OPTIMIZER' } },
-  run({ lr, beta1, beta2, eps, weight_decay, warmup_steps, clip_norm, schedule, decay_steps, min_lr }) {
+  run(inputs) {
+    const { lr, beta1, beta2, eps, weight_decay, warmup_steps, clip_norm, schedule, decay_steps, min_lr } = inputs;
+    const decayStart = inputs.decay_start ?? 0;
     const who = 'AdamW';
     const minLr = min_lr ?? 0;
     if (minLr > lr) throw new Error(`${who}: input 'min_lr' (${minLr}) must not exceed lr (${lr})`);
@@ -267,6 +272,9 @@ export const AdamW = defineNode({
       throw new Error(
         `${who}: input 'decay_steps' (${decaySteps}) must be above warmup_steps (${warmup_steps}), or 0 for max_steps`,
       );
+    }
+    if (schedule && schedule !== 'constant' && decaySteps > 0 && decayStart >= decaySteps) {
+      throw new Error(`${who}: input 'decay_start' (${decayStart}) must be below decay_steps (${decaySteps})`);
     }
     const optimizer: AdamWConfig = {
       lr,
@@ -278,6 +286,7 @@ export const AdamW = defineNode({
       clipNorm: clip_norm,
       schedule: (schedule ?? 'constant') as LrSchedule,
       decaySteps,
+      decayStart,
       minLr,
     };
     return { optimizer };

@@ -34,7 +34,21 @@ describe('learningRate', () => {
     expect([0, 5, 10].map((k) => learningRate(cfg, k))).toEqual([0.1, 0.05, 0]);
   });
 
+  it('holds lr until decay_start, then decays to min_lr at decay_steps (a warm restart of a continued run)', () => {
+    const cfg = { ...base, schedule: 'cosine' as const, decayStart: 600 };
+    expect(learningRate(cfg, 100)).toBeCloseTo(1e-3, 12);
+    expect(learningRate(cfg, 600)).toBeCloseTo(1e-3, 12);
+    expect(learningRate(cfg, 850)).toBeCloseTo(5.5e-4, 12);
+    expect(learningRate(cfg, 1100)).toBeCloseTo(1e-4, 12);
+    // a start inside the warm-up is the end of the warm-up
+    const early = { ...base, schedule: 'linear' as const };
+    expect(learningRate({ ...early, decayStart: 20 }, 600)).toBe(learningRate(early, 600));
+  });
+
   it('names the setting that is wrong', () => {
+    expect(() => validateLrSchedule({ ...base, schedule: 'cosine', decayStart: 1100 })).toThrow(
+      /decay_start must be an integer below decay_steps \(1100\), got 1100/,
+    );
     expect(() => validateLrSchedule({ lr: 1e-3, warmupSteps: 0, schedule: 'step' as never })).toThrow(
       /schedule must be one of constant, cosine, linear, got "step"/,
     );

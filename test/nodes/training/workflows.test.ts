@@ -15,6 +15,7 @@ describe('shipped D-DiT workflows', () => {
   fs.mkdirSync(input);
   // the file choices the workflows name, as a user's folders would hold them
   fs.writeFileSync(path.join(models, 'ddit-shapes.safetensors'), '');
+  fs.writeFileSync(path.join(models, 'ddit-shapes-deep.safetensors'), '');
   fs.writeFileSync(path.join(input, 'example.png'), '');
   const saved = { models: process.env.DDIT_MODELS_DIR, input: process.env.DDIT_INPUT_DIR };
   beforeAll(() => {
@@ -26,23 +27,31 @@ describe('shipped D-DiT workflows', () => {
     process.env.DDIT_INPUT_DIR = saved.input;
   });
 
-  it.each(['text-to-image.json', 'caption.json', 'vqa.json', 'train-ddit.json', 'finetune-vqa.json'])(
-    '%s validates',
-    (name) => {
-      const engine = createEngine({ folders: { models, input }, log: silentLog });
-      const doc = JSON.parse(fs.readFileSync(path.join(WORKFLOWS, name), 'utf8'));
-      const prompt = toApiPrompt(doc, engine.registry);
-      const v = engine.validate(prompt);
-      if (!v.ok) throw new Error(formatValidation(v));
-      // every input a node sets is one its type declares
-      for (const [id, node] of Object.entries(prompt)) {
-        const def = engine.registry.get(node.class_type)!;
-        for (const k of Object.keys(node.inputs))
-          expect(`${id}.${k}: ${k in def.inputs}`).toBe(`${id}.${k}: true`);
-      }
-      if (name.startsWith('train') || name.startsWith('finetune')) {
-        expect(doc.extra_data.loop.iterations).toBeGreaterThan(1);
-      }
-    },
-  );
+  it.each([
+    'text-to-image.json',
+    'caption.json',
+    'vqa.json',
+    'train-ddit.json',
+    'finetune-vqa.json',
+    'train-shapes.json',
+    'train-shapes-deep.json',
+    'deepen-shapes-model.json',
+    'init-shapes-model.json',
+  ])('%s validates', (name) => {
+    const engine = createEngine({ folders: { models, input }, log: silentLog });
+    const doc = JSON.parse(fs.readFileSync(path.join(WORKFLOWS, name), 'utf8'));
+    const prompt = toApiPrompt(doc, engine.registry);
+    const v = engine.validate(prompt);
+    if (!v.ok) throw new Error(formatValidation(v));
+    // every input a node sets is one its type declares
+    for (const [id, node] of Object.entries(prompt)) {
+      const def = engine.registry.get(node.class_type)!;
+      for (const k of Object.keys(node.inputs))
+        expect(`${id}.${k}: ${k in def.inputs}`).toBe(`${id}.${k}: true`);
+    }
+    // the shapes runs are run with --loop (docs/training.md); the examples carry their loop
+    if (name === 'train-ddit.json' || name === 'finetune-vqa.json') {
+      expect(doc.extra_data.loop.iterations).toBeGreaterThan(1);
+    }
+  });
 });
