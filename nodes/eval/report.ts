@@ -2,6 +2,7 @@
 import { QUESTION_KINDS } from '../data/shapes/questions';
 import { T2I_CATEGORIES } from './eval-set';
 import { CAPTION_ATTRIBUTES } from './score-caption';
+import { T2I_FAILURES } from './score-t2i';
 import type { EvalReport } from './run-eval';
 
 export interface FormatOptions {
@@ -48,6 +49,17 @@ export function formatReport(report: EvalReport, options: FormatOptions = {}): s
       table('Text-to-image (GenEval-style: overall = mean of categories)', header, rows),
       'strict: no objects beyond those the prompt names (every shapes caption names all of its scene)',
     );
+    const failed = T2I_CATEGORIES.filter((c) => t.failures && Object.keys(t.failures[c] ?? {}).length > 0);
+    if (failed.length > 0) {
+      const fr = failed.map((c) => [c, ...T2I_FAILURES.map((f) => String(t.failures[c]?.[f] ?? 0))]);
+      out.push(
+        '',
+        table('Text-to-image failures (samples, by first reason)', ['category', ...T2I_FAILURES], fr),
+        'shape: a named shape not drawn; count: too few or too many of a shape; binding: the named colours and ' +
+          'shapes drawn on the wrong objects; attribute: a named colour or size not drawn; relation: objects right, ' +
+          'placement wrong',
+      );
+    }
   }
   if (report.caption) {
     const c = report.caption;

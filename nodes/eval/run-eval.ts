@@ -11,7 +11,7 @@ import type { Scene } from '../data/shapes/world';
 import { T2I_CATEGORIES, type EvalSet, type T2ICategory } from './eval-set';
 import { judgeImage, type FoundObject, type JudgeOptions } from './judge';
 import { CAPTION_ATTRIBUTES, scoreCaption, type CaptionAttribute } from './score-caption';
-import { scoreT2I } from './score-t2i';
+import { failureOf, scoreT2I, type T2IFailure } from './score-t2i';
 import { scoreVqa } from './score-vqa';
 
 export const EVAL_SECTIONS = ['t2i', 'caption', 'vqa'] as const;
@@ -76,6 +76,8 @@ export interface T2IItemResult {
   objects: boolean;
   count?: boolean;
   relation?: boolean;
+  /** Why a failed sample failed (score-t2i.ts failureOf); absent when it passed. */
+  failure?: T2IFailure;
   found: FoundSummary[];
 }
 export interface CaptionItemResult {
@@ -106,6 +108,8 @@ export interface EvalReport {
     categories: Partial<Record<T2ICategory, number>>;
     /** The same with extra objects failing an image (score-t2i.ts). */
     strict: { overall: number; categories: Partial<Record<T2ICategory, number>> };
+    /** Failed samples per category by reason (failureOf). */
+    failures: Partial<Record<T2ICategory, Partial<Record<T2IFailure, number>>>>;
     n: number;
   } | null;
   caption: {
@@ -218,6 +222,7 @@ export async function runEvaluation(
   if (run.has('t2i')) {
     const byCat = new Map<T2ICategory, boolean[]>();
     const strictByCat = new Map<T2ICategory, boolean[]>();
+    const failures: Partial<Record<T2ICategory, Partial<Record<T2IFailure, number>>>> = {};
     await inBatches(
       set.t2i,
       batchSize,
@@ -245,6 +250,12 @@ export async function runEvaluation(
         };
         if (v.count !== undefined) r.count = v.count;
         if (v.relation !== undefined) r.relation = v.relation;
+        const failure = failureOf(item.require, found, v);
+        if (failure) {
+          r.failure = failure;
+          const byReason = (failures[item.category] ??= {});
+          byReason[failure] = (byReason[failure] ?? 0) + 1;
+        }
         options.onImage?.(r, image);
         if (!byCat.has(item.category)) byCat.set(item.category, []);
         byCat.get(item.category)?.push(v.pass);
@@ -269,6 +280,7 @@ export async function runEvaluation(
       overall: mean(Object.values(categories)),
       categories,
       strict: { overall: mean(Object.values(strict)), categories: strict },
+      failures,
       n: set.t2i.length,
     };
   }

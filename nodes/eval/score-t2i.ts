@@ -88,3 +88,39 @@ export function scoreT2I(require: T2IRequirement, found: readonly FoundObject[])
   verdict.strict = pass && extra === 0;
   return verdict;
 }
+
+/** Why a text-to-image sample failed, from the coarsest miss to the finest (failureOf). */
+export const T2I_FAILURES = ['nothing', 'shape', 'count', 'binding', 'attribute', 'relation'] as const;
+export type T2IFailure = (typeof T2I_FAILURES)[number];
+
+/**
+ * The first reason in T2I_FAILURES order that explains a failed sample: nothing drawn; a required shape
+ * missing altogether ("a square and a triangle" drawn as two triangles); too few (or, for a count, too
+ * many) objects of a shape; every required shape and colour drawn but on the wrong objects (binding: "a red
+ * circle and a blue square" drawn as a blue circle and a red square); a required colour or size missing
+ * (attribute); the objects right but their relation not. Undefined when the sample passed.
+ */
+export function failureOf(
+  require: T2IRequirement,
+  found: readonly FoundObject[],
+  verdict: T2IVerdict,
+): T2IFailure | undefined {
+  if (verdict.pass) return undefined;
+  if (found.length === 0) return 'nothing';
+  const have = new Map<string, number>();
+  for (const f of found) have.set(f.shape, (have.get(f.shape) ?? 0) + 1);
+  const need = new Map<string, number>();
+  for (const o of require.objects) need.set(o.shape, (need.get(o.shape) ?? 0) + 1);
+  if ([...need.keys()].some((s) => !have.has(s))) return 'shape';
+  if ([...need].some(([s, n]) => (have.get(s) ?? 0) < n)) return 'count';
+  if (!verdict.objects) {
+    const colors = new Set<string>(found.map((f) => f.color));
+    const sizes = new Set<string>(found.map((f) => f.size));
+    const drawn = require.objects.every(
+      (o) => (!o.color || colors.has(o.color)) && (!o.size || sizes.has(o.size)),
+    );
+    return drawn ? 'binding' : 'attribute';
+  }
+  if (verdict.count === false) return 'count';
+  return 'relation';
+}

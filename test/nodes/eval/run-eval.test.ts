@@ -64,6 +64,12 @@ describe('runEvaluation', () => {
       (r): r is Extract<ItemResult, { section: 't2i' }> => r.section === 't2i' && !r.pass,
     );
     expect(failed?.found).toEqual([{ shape: 'circle', color: 'red', size: 'large', x: 0.5, y: 0.5 }]);
+    // every failed sample has its reason, and the per-category table adds up to them
+    const fails = report.items.filter((r) => r.section === 't2i' && !r.pass);
+    const tallied = Object.values(report.t2i!.failures).flatMap((byReason) => Object.values(byReason!));
+    expect(tallied.reduce((a, b) => a + b, 0)).toBe(fails.length);
+    // one red circle for "a square and a triangle" or "a circle and a square": a shape is missing
+    expect(Object.keys(report.t2i!.failures.two_object!)).toEqual(['shape']);
   });
 
   it('writes the JSON report of the issue', async () => {
@@ -161,6 +167,8 @@ describe('report tables', () => {
     expect(text).toMatch(/exact scene\s+1\.000/);
     expect(text).toMatch(/relation\s+1\.000/);
     expect(formatReport(report)).not.toContain('uncond');
+    expect(text).not.toContain('Text-to-image failures');
+    expect(formatReport(control)).toMatch(/two_object\s+0\s+\d+\s+0\s+0\s+0\s+0/);
     const ablation = formatStepsAblation([
       { steps: 4, report: control },
       { steps: 16, report },

@@ -1,5 +1,6 @@
 import type { FoundObject } from '../../../nodes/eval/judge';
-import { scoreT2I } from '../../../nodes/eval/score-t2i';
+import { failureOf, scoreT2I } from '../../../nodes/eval/score-t2i';
+import type { T2IRequirement } from '../../../nodes/eval/eval-set';
 
 const f = (shape: FoundObject['shape'], color: FoundObject['color'], x: number, y: number): FoundObject => ({
   shape,
@@ -92,5 +93,43 @@ describe('scoreT2I', () => {
     // The first circle fails, the second one satisfies it.
     const two = [f('circle', 'red', 0.9, 0.5), f('square', 'red', 0.6, 0.5), f('circle', 'blue', 0.2, 0.5)];
     expect(scoreT2I(req, two)).toMatchObject({ pass: true, matched: [2, 1] });
+  });
+});
+
+describe('failureOf', () => {
+  const why = (req: T2IRequirement, found: FoundObject[]): string | undefined =>
+    failureOf(req, found, scoreT2I(req, found));
+  const pair: T2IRequirement = {
+    objects: [
+      { shape: 'circle', color: 'red' },
+      { shape: 'square', color: 'blue' },
+    ],
+  };
+
+  it('names the coarsest miss first', () => {
+    expect(why(pair, [])).toBe('nothing');
+    // two circles for a circle and a square: the square is missing, whatever the colours
+    expect(why(pair, [f('circle', 'red', 0.2, 0.5), f('circle', 'blue', 0.7, 0.5)])).toBe('shape');
+    // every colour and shape drawn, on the wrong objects
+    expect(why(pair, [f('circle', 'blue', 0.2, 0.5), f('square', 'red', 0.7, 0.5)])).toBe('binding');
+    // the shapes drawn, a named colour nowhere
+    expect(why(pair, [f('circle', 'red', 0.2, 0.5), f('square', 'green', 0.7, 0.5)])).toBe('attribute');
+    expect(why(pair, [f('circle', 'red', 0.2, 0.5), f('square', 'blue', 0.7, 0.5)])).toBeUndefined();
+  });
+
+  it('tells counts and relations apart', () => {
+    const three: T2IRequirement = {
+      objects: [{ shape: 'square' }, { shape: 'square' }, { shape: 'square' }],
+      count: { shape: 'square', n: 3 },
+    };
+    const squares = [0.1, 0.4, 0.7, 0.9].map((x) => f('square', 'red', x, 0.5));
+    expect(why(three, squares.slice(0, 2))).toBe('count');
+    expect(why(three, squares)).toBe('count');
+    expect(why(three, squares.slice(0, 3))).toBeUndefined();
+    const left: T2IRequirement = {
+      objects: [{ shape: 'circle' }, { shape: 'square' }],
+      relation: { a: 0, rel: 'left of', b: 1 },
+    };
+    expect(why(left, [f('circle', 'red', 0.8, 0.5), f('square', 'red', 0.2, 0.5)])).toBe('relation');
   });
 });
