@@ -1,0 +1,182 @@
+/**
+ * Does a checkpoint's image stream take shapes from the prompt? Two probes on real scenes, read by the judge
+ * (models/README.md, "why text-to-image is stuck"). Asserts nothing.
+ *
+ * 1. One-step x₀: a rendered scene is encoded, noised to σ and denoised in one step (x₀ = z − σ·v) under its
+ *    full caption and under the caption with every shape word rotated (circle → square → triangle → circle).
+ *    Printed: the share of the scene's objects whose x₀ has the caption's shape and the share that kept the
+ *    scene's. A model that follows shape words moves objects to the caption's shape; one that does not keeps
+ *    what the noisy image shows.
+ * 2. Denoising from σ₀: two-shape scenes noised to σ₀ and sampled to the end with the shipped Euler settings
+ *    (CFG 1.5) under their caption and under the empty prompt; printed: scenes that still hold both shapes.
+ *
+ *   npx tsx test/bench/shape-binding-probe.ts [checkpoint] [--n 48]
+ */
+import * as path from 'path';
+import { initRuntime, tf } from '../../server/runtime';
+import { loadCheckpoint, type LoadedCheckpoint } from '../../nodes/ddit/checkpoint';
+import { fullCaption } from '../../nodes/data/shapes/captions';
+import { Rng as SceneRng } from '../../nodes/data/shapes/random';
+import { renderScene } from '../../nodes/data/shapes/render';
+import { sampleScene } from '../../nodes/data/shapes/sampler';
+import { SHAPES, type Scene, type Shape } from '../../nodes/data/shapes/world';
+import { judgeImage, type FoundObject } from '../../nodes/eval/judge';
+import { CfgGuider } from '../../nodes/sampling/cfg';
+import { noisedStart, sampleEuler } from '../../nodes/sampling/euler';
+import { truncatedSigmas } from '../../nodes/sampling/flow-schedule';
+import { Rng } from '../../nodes/sampling/random';
+
+const SIDE = 32;
+const PIXELS = SIDE * SIDE * 3;
+
+function rotated(shape: Shape, k: number): Shape {
+  return SHAPES[(SHAPES.indexOf(shape) + k) % SHAPES.length];
+}
+
+function rotateCaption(caption: string, k: number): string {
+  return caption.replace(/\b(circle|square|triangle)\b/g, (w) => rotated(w as Shape, k));
+}
+
+function scenesOf(kind: 'single' | 'pair', n: number, seed: number): Scene[] {
+  const rng = new SceneRng(seed, 'binding-probe');
+  const out: Scene[] = [];
+  while (out.length < n) {
+    const s = sampleScene(rng, kind).scene;
+    if (kind === 'single' || s.objects[0].shape !== s.objects[1].shape) out.push(s);
+  }
+  return out;
+}
+
+function latents(ck: LoadedCheckpoint, scenes: Scene[]): tf.Tensor4D {
+  const data = new Float32Array(scenes.length * PIXELS);
+  scenes.forEach((s, i) => data.set(renderScene(s, { width: SIDE }).data, i * PIXELS));
+  const x = tf.tensor4d(data, [scenes.length, SIDE, SIDE, 3]);
+  const z = ck.vae.encode(x, { mode: 'mean' });
+  x.dispose();
+  return z;
+}
+
+function encode(ck: LoadedCheckpoint, texts: string[]): tf.Tensor3D {
+  const ids = tf.tensor2d(
+    texts.map((t) => ck.tokenizer.encodePadded(t, 32)),
+    undefined,
+    'int32',
+  );
+  const e = ck.textEncoder.encode(ids);
+  ids.dispose();
+  return e;
+}
+
+function judged(ck: LoadedCheckpoint, z: tf.Tensor4D): FoundObject[][] {
+  const img = ck.vae.decode(z);
+  const px = img.dataSync() as Float32Array;
+  img.dispose();
+  return Array.from({ length: z.shape[0] }, (_, i) =>
+    judgeImage({ width: SIDE, height: SIDE, data: px.slice(i * PIXELS, (i + 1) * PIXELS) }),
+  );
+}
+
+/** Starts at σ from each scene's latent with its own seeded noise. */
+function noised(lat: tf.Tensor4D, sigma: number): tf.Tensor4D {
+  const parts = Array.from({ length: lat.shape[0] }, (_, i) => {
+    const one = tf.slice(lat, [i, 0, 0, 0], [1, -1, -1, -1]);
+    const z = noisedStart(one, sigma, new Rng(7000 + i));
+    one.dispose();
+    return z;
+  });
+  const z = tf.concat(parts, 0);
+  tf.dispose(parts);
+  return z;
+}
+
+function x0Probe(ck: LoadedCheckpoint, kind: 'single' | 'pair', n: number): void {
+  const scenes = scenesOf(kind, n, kind === 'single' ? 1 : 2);
+  const lat = latents(ck, scenes);
+  const total = scenes.reduce((a, s) => a + s.objects.length, 0);
+  for (const sigma of [0.4, 0.6, 0.8]) {
+    const z = noised(lat, sigma);
+    const cells: string[] = [];
+    for (const k of [0, 1, 2]) {
+      const enc = encode(
+        ck,
+        scenes.map((s) => rotateCaption(fullCaption(s), k)),
+      );
+      const { velocity } = ck.transformer.forward(z, sigma * 1000, enc, { text: false });
+      const x0 = tf.tidy(() => tf.sub(z, tf.mul(velocity!, sigma)) as tf.Tensor4D);
+      const found = judged(ck, x0);
+      tf.dispose([enc, velocity!, x0]);
+      let caption = 0;
+      let scene = 0;
+      scenes.forEach((s, i) => {
+        for (const o of s.objects) {
+          // the found object nearest the scene object's centre, if one lies within 0.1 of it
+          let best: FoundObject | undefined;
+          let bd = 0.01;
+          for (const f of found[i]) {
+            const d = (f.x - o.x) ** 2 + (f.y - o.y) ** 2;
+            if (d < bd) [best, bd] = [f, d];
+          }
+          if (best?.shape === rotated(o.shape, k)) caption++;
+          if (best?.shape === o.shape) scene++;
+        }
+      });
+      cells.push(
+        k === 0
+          ? `true caption ${(caption / total).toFixed(2)}`
+          : `rotated ×${k}: caption's ${(caption / total).toFixed(2)}, scene's ${(scene / total).toFixed(2)}`,
+      );
+    }
+    z.dispose();
+    console.log(`  ${kind.padEnd(6)} σ ${sigma}: ${cells.join(' | ')}`);
+  }
+  lat.dispose();
+}
+
+async function fromSigmaProbe(ck: LoadedCheckpoint, n: number): Promise<void> {
+  const scenes = scenesOf('pair', n, 3);
+  const lat = latents(ck, scenes);
+  const pos = encode(
+    ck,
+    scenes.map((s) => fullCaption(s)),
+  );
+  const empty = encode(ck, ['']);
+  const emptyAll = tf.tile(empty, [n, 1, 1]) as tf.Tensor3D;
+  const guiders = {
+    caption: new CfgGuider(ck.transformer, { embeds: pos }, { embeds: empty }, 1.5, 'probe'),
+    'empty prompt': new CfgGuider(ck.transformer, { embeds: emptyAll }, undefined, 1, 'probe'),
+  };
+  for (const denoise of [0.3, 0.5, 0.7, 1]) {
+    const sigmas = truncatedSigmas(20, 3, denoise);
+    const cells: string[] = [];
+    for (const [name, guider] of Object.entries(guiders)) {
+      const start = noised(lat, sigmas[0]);
+      const z = await sampleEuler(guider, sigmas, start);
+      const found = judged(ck, z);
+      tf.dispose([start, z]);
+      const both = scenes.filter((s, i) => s.objects.every((o) => found[i].some((f) => f.shape === o.shape)));
+      cells.push(`${name} ${(both.length / n).toFixed(2)}`);
+    }
+    console.log(`  from σ₀ ${sigmas[0].toFixed(3)}: both shapes drawn — ${cells.join(', ')}`);
+  }
+  tf.dispose([lat, pos, empty, emptyAll]);
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const nAt = args.indexOf('--n');
+  const n = nAt >= 0 ? Number(args[nAt + 1]) : 48;
+  const file = args.find((a, i) => !a.startsWith('--') && (nAt < 0 || i !== nAt + 1));
+  const ckpt = file ?? path.resolve(__dirname, '../../models/ddit-shapes.safetensors');
+  await initRuntime();
+  const ck = loadCheckpoint(ckpt);
+  console.log(
+    `${path.relative(process.cwd(), ckpt)} (${ck.transformer.config.num_layers} blocks), ${n} scenes a probe`,
+  );
+  console.log("one-step x₀ with the object's shape as the caption says, or as the scene has it:");
+  x0Probe(ck, 'single', n);
+  x0Probe(ck, 'pair', n);
+  console.log('two-shape scenes noised to σ₀ and sampled to the end (Euler 20, shift 3):');
+  await fromSigmaProbe(ck, n);
+}
+
+void main().then(() => process.exit(0));
