@@ -9,8 +9,13 @@
  *    what the noisy image shows.
  * 2. Denoising from σ₀: two-shape scenes noised to σ₀ and sampled to the end with the shipped Euler settings
  *    (CFG 1.5) under their caption and under the empty prompt; printed: scenes that still hold both shapes.
+ * 3. Binding in the text: in "a {colour} {shape} and a {colour} {shape}", can a linear probe read the colour
+ *    word from the shape word's state, and the shape from the colour word's, at the encoder's output and after
+ *    each D-DiT block's text stream? (Ridge regression, one-vs-all, trained on half of the 540 captions and
+ *    scored on the other half.) An image token can only take "the shape of the red object" from states that
+ *    carry both.
  *
- *   npx tsx test/bench/shape-binding-probe.ts [checkpoint] [--n 48]
+ *   npx tsx test/bench/shape-binding-probe.ts [checkpoint] [--n 48] [--text-only]
  */
 import * as path from 'path';
 import { initRuntime, tf } from '../../server/runtime';
@@ -19,7 +24,7 @@ import { fullCaption } from '../../nodes/data/shapes/captions';
 import { Rng as SceneRng } from '../../nodes/data/shapes/random';
 import { renderScene } from '../../nodes/data/shapes/render';
 import { sampleScene } from '../../nodes/data/shapes/sampler';
-import { SHAPES, type Scene, type Shape } from '../../nodes/data/shapes/world';
+import { COLORS, SHAPES, type Color, type Scene, type Shape } from '../../nodes/data/shapes/world';
 import { judgeImage, type FoundObject } from '../../nodes/eval/judge';
 import { CfgGuider } from '../../nodes/sampling/cfg';
 import { noisedStart, sampleEuler } from '../../nodes/sampling/euler';
@@ -161,6 +166,100 @@ async function fromSigmaProbe(ck: LoadedCheckpoint, n: number): Promise<void> {
   tf.dispose([lat, pos, empty, emptyAll]);
 }
 
+/** Solves (XᵀX + λI) W = XᵀY by Gauss–Jordan elimination (d ≈ 130: small enough to do in plain JS). */
+function ridge(X: number[][], Y: number[][], lambda: number): number[][] {
+  const d = X[0].length;
+  const k = Y[0].length;
+  const A = Array.from({ length: d }, (_, i) => {
+    const row = new Array<number>(d + k).fill(0);
+    for (let j = 0; j < d; j++) for (const x of X) row[j] += x[i] * x[j];
+    row[i] += lambda;
+    for (let c = 0; c < k; c++) X.forEach((x, n) => (row[d + c] += x[i] * Y[n][c]));
+    return row;
+  });
+  for (let c = 0; c < d; c++) {
+    let p = c;
+    for (let r = c + 1; r < d; r++) if (Math.abs(A[r][c]) > Math.abs(A[p][c])) p = r;
+    [A[c], A[p]] = [A[p], A[c]];
+    const v = A[c][c];
+    for (let j = c; j < d + k; j++) A[c][j] /= v;
+    for (let r = 0; r < d; r++) {
+      const f = A[r][c];
+      if (r !== c && f !== 0) for (let j = c; j < d + k; j++) A[r][j] -= f * A[c][j];
+    }
+  }
+  return A.map((row) => row.slice(d));
+}
+
+/** Held-out accuracy of a linear read-out of `labels` (class indices) from `states`. */
+function probeAccuracy(states: number[][], labels: number[], classes: number): number {
+  const X = states.map((s) => [...s, 1]);
+  const Y = labels.map((l) => Array.from({ length: classes }, (_, c) => (c === l ? 1 : 0)));
+  const train = X.map((_, i) => i).filter((i) => Math.floor(i / 2) % 2 === 0);
+  const test = X.map((_, i) => i).filter((i) => Math.floor(i / 2) % 2 === 1);
+  const W = ridge(
+    train.map((i) => X[i]),
+    train.map((i) => Y[i]),
+    1,
+  );
+  let right = 0;
+  for (const i of test) {
+    const scores = W[0].map((_, c) => X[i].reduce((a, x, j) => a + x * W[j][c], 0));
+    if (scores.indexOf(Math.max(...scores)) === labels[i]) right++;
+  }
+  return right / test.length;
+}
+
+function textBindingProbe(ck: LoadedCheckpoint): void {
+  const rows: { text: string; colors: [Color, Color]; shapes: [Shape, Shape] }[] = [];
+  for (const c1 of COLORS)
+    for (const c2 of COLORS)
+      for (const s1 of SHAPES)
+        for (const s2 of SHAPES)
+          if (c1 !== c2)
+            rows.push({ text: `a ${c1} ${s1} and a ${c2} ${s2}`, colors: [c1, c2], shapes: [s1, s2] });
+  const ids = rows.map((r) => ck.tokenizer.encodePadded(r.text, 32));
+  const shapeIds = new Set(SHAPES.map((s) => ck.tokenizer.encodePadded(s, 4)[0]));
+  const shapeAt = ids.map((row) => row.flatMap((t, j) => (shapeIds.has(t) ? [j] : [])));
+  const enc = encode(
+    ck,
+    rows.map((r) => r.text),
+  );
+  const streams: { name: string; states: number[][][] }[] = [
+    { name: 'encoder output', states: enc.arraySync() },
+  ];
+  // the text stream after each block, on a noise image at σ 0.6 (what the image stream attends to)
+  const blocks = ck.transformer.blocks;
+  const saved = blocks.map((b) => b.forward.bind(b));
+  blocks.forEach((b, i) => {
+    b.forward = (...args: Parameters<typeof b.forward>) => {
+      const out = saved[i](...args);
+      streams.push({ name: `after block ${i + 1}`, states: out[1].arraySync() });
+      return out;
+    };
+  });
+  const z = tf.randomNormal([rows.length, 8, 8, 4], 0, 1, 'float32', 3) as tf.Tensor4D;
+  const o = ck.transformer.forward(z, 600, enc, { text: true });
+  blocks.forEach((b, i) => (b.forward = saved[i]));
+  tf.dispose([z, enc, o.velocity!, o.logits!]);
+  for (const { name, states } of streams) {
+    const colorAtShape = probeAccuracy(
+      rows.flatMap((_, i) => shapeAt[i].map((j) => states[i][j])),
+      rows.flatMap((r) => r.colors.map((c) => COLORS.indexOf(c))),
+      COLORS.length,
+    );
+    const shapeAtColor = probeAccuracy(
+      rows.flatMap((_, i) => shapeAt[i].map((j) => states[i][j - 1])),
+      rows.flatMap((r) => r.shapes.map((s) => SHAPES.indexOf(s))),
+      SHAPES.length,
+    );
+    console.log(
+      `  ${name.padEnd(15)} colour at the shape word ${colorAtShape.toFixed(2)} (chance 0.17), ` +
+        `shape at the colour word ${shapeAtColor.toFixed(2)} (chance 0.33)`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const nAt = args.indexOf('--n');
@@ -172,11 +271,15 @@ async function main(): Promise<void> {
   console.log(
     `${path.relative(process.cwd(), ckpt)} (${ck.transformer.config.num_layers} blocks), ${n} scenes a probe`,
   );
-  console.log("one-step x₀ with the object's shape as the caption says, or as the scene has it:");
-  x0Probe(ck, 'single', n);
-  x0Probe(ck, 'pair', n);
-  console.log('two-shape scenes noised to σ₀ and sampled to the end (Euler 20, shift 3):');
-  await fromSigmaProbe(ck, n);
+  if (!args.includes('--text-only')) {
+    console.log("one-step x₀ with the object's shape as the caption says, or as the scene has it:");
+    x0Probe(ck, 'single', n);
+    x0Probe(ck, 'pair', n);
+    console.log('two-shape scenes noised to σ₀ and sampled to the end (Euler 20, shift 3):');
+    await fromSigmaProbe(ck, n);
+  }
+  console.log('binding in the text (linear probes on held-out captions):');
+  textBindingProbe(ck);
 }
 
 void main().then(() => process.exit(0));
