@@ -262,7 +262,8 @@ export const AdamW = defineNode({
   },
   outputs: { optimizer: { type: 'OPTIMIZER' } },
   run(inputs) {
-    const { lr, beta1, beta2, eps, weight_decay, warmup_steps, clip_norm, schedule, decay_steps, min_lr } = inputs;
+    const { lr, beta1, beta2, eps, weight_decay, warmup_steps, clip_norm, schedule, decay_steps, min_lr } =
+      inputs;
     const decayStart = inputs.decay_start ?? 0;
     const who = 'AdamW';
     const minLr = min_lr ?? 0;
@@ -274,7 +275,9 @@ export const AdamW = defineNode({
       );
     }
     if (schedule && schedule !== 'constant' && decaySteps > 0 && decayStart >= decaySteps) {
-      throw new Error(`${who}: input 'decay_start' (${decayStart}) must be below decay_steps (${decaySteps})`);
+      throw new Error(
+        `${who}: input 'decay_start' (${decayStart}) must be below decay_steps (${decaySteps})`,
+      );
     }
     const optimizer: AdamWConfig = {
       lr,
