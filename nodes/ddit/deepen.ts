@@ -9,14 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { defineNode } from '../../server/engine/define-node';
 import { initRuntime, tf } from '../../server/runtime';
-import {
-  loadCheckpointTokenizer,
-  loadTextEncoder,
-  loadTransformer,
-  loadVae,
-  ddItConfigOf,
-  saveCheckpoint,
-} from './checkpoint';
+import { ddItConfigOf, loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { DDiT } from './model';
 
 export const DEEPEN_PLACEMENTS = ['interleave', 'append'] as const;
@@ -62,12 +55,15 @@ export function deepenTransformer(
   }
   try {
     const report = deep.loadState(renamed, { strict: false });
-    const fresh = new Set(report.missing.map((n) => Number(BLOCK.exec(n)?.[1] ?? -1)));
-    const unexpectedFresh = [...fresh].filter((i) => i < 0 || positions.includes(i));
-    if (report.unexpected.length || unexpectedFresh.length) {
+    // only the new blocks may be left at their initial values
+    const lost = report.missing.filter((n) => {
+      const m = BLOCK.exec(n);
+      return !m || positions.includes(Number(m[1]));
+    });
+    if (report.unexpected.length || lost.length) {
       throw new Error(
         `deepening lost weights (unexpected: ${report.unexpected.join(', ') || 'none'}; ` +
-          `missing outside the new blocks: ${report.missing.filter((n) => !BLOCK.test(n)).join(', ') || 'none'})`,
+          `missing outside the new blocks: ${lost.join(', ') || 'none'})`,
       );
     }
   } catch (e) {
@@ -114,16 +110,15 @@ export const DeepenCheckpoint = defineNode({
       return { file: out };
     }
     await initRuntime();
-    const model = loadTransformer(src);
-    const vae = loadVae(src);
-    const enc = loadTextEncoder(src);
+    const ck = loadCheckpoint(src);
+    const model = ck.transformer;
     let deep: DDiT | undefined;
     try {
       deep = deepenTransformer(model, inp.add_layers, inp.placement as DeepenPlacement, inp.seed);
       const step = model.trainedSteps;
       await saveCheckpoint(
         out,
-        { transformer: deep, vae, textEncoder: enc, tokenizer: loadCheckpointTokenizer(src) },
+        { transformer: deep, vae: ck.vae, textEncoder: ck.textEncoder, tokenizer: ck.tokenizer },
         {
           metadata: {
             ...(step ? { ddit_step: String(step) } : {}),
@@ -138,10 +133,10 @@ export const DeepenCheckpoint = defineNode({
         ],
       });
     } finally {
-      model.dispose();
       deep?.dispose();
-      vae.dispose();
-      enc.dispose();
+      model.dispose();
+      ck.vae.dispose();
+      ck.textEncoder.dispose();
     }
     return { file: out };
   },

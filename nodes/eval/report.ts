@@ -49,7 +49,8 @@ export function formatReport(report: EvalReport, options: FormatOptions = {}): s
       table('Text-to-image (GenEval-style: overall = mean of categories)', header, rows),
       'strict: no objects beyond those the prompt names (every shapes caption names all of its scene)',
     );
-    const failed = T2I_CATEGORIES.filter((c) => t.failures && Object.keys(t.failures[c] ?? {}).length > 0);
+    // a category has an entry only once one of its samples failed
+    const failed = T2I_CATEGORIES.filter((c) => t.failures[c]);
     if (failed.length > 0) {
       const fr = failed.map((c) => [c, ...T2I_FAILURES.map((f) => String(t.failures[c]?.[f] ?? 0))]);
       out.push(

@@ -19,7 +19,7 @@ import { captionTemplate, vqaTemplate } from '../sampling/templates';
 import { sampleText } from '../sampling/text-sampling';
 import { asImage, asTextEncoder, asTokenizer, asVae } from '../sampling/values';
 import { ADAMW_DEFAULTS, type AdamWConfig, NonFiniteError } from './adamw';
-import { LR_SCHEDULES, type LrSchedule } from './lr-schedule';
+import { LR_SCHEDULES, type LrSchedule, validateLrSchedule } from './lr-schedule';
 import { BatchCursor } from './batches';
 import { captionIds, SFT_PROMPT } from './sequences';
 import { type DatasetLike, isDataset, loadImageTextDataset, loadInstructionDataset } from './datasets';
@@ -274,11 +274,6 @@ export const AdamW = defineNode({
         `${who}: input 'decay_steps' (${decaySteps}) must be above warmup_steps (${warmup_steps}), or 0 for max_steps`,
       );
     }
-    if (schedule && schedule !== 'constant' && decaySteps > 0 && decayStart >= decaySteps) {
-      throw new Error(
-        `${who}: input 'decay_start' (${decayStart}) must be below decay_steps (${decaySteps})`,
-      );
-    }
     const optimizer: AdamWConfig = {
       lr,
       beta1,
@@ -292,6 +287,14 @@ export const AdamW = defineNode({
       decayStart,
       minLr,
     };
+    // the schedule's own rules (decay_start below decay_steps…); decay_steps 0 is settled by OptimizerStep
+    if (decaySteps > 0) {
+      try {
+        validateLrSchedule(optimizer);
+      } catch (e) {
+        throw new Error(`${who}: ${(e as Error).message}`);
+      }
+    }
     return { optimizer };
   },
 });
