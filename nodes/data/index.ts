@@ -159,6 +159,17 @@ export const ShapesDatasetNode = defineNode({
         'instruction task: the share of "is there a {color} {shape}?" questions answered "no" that ask about a colour ' +
         'or shape the scene has on another object (hard); the rest ask about any absent pair',
     },
+    caption_questions: {
+      type: 'FLOAT',
+      default: 0,
+      min: 0,
+      max: 1,
+      step: 0.05,
+      tooltip:
+        'instruction task: the share of items that ask a question about a caption written in the prompt ' +
+        '("a red circle left of a white triangle. what shape is the red object?") on a blank canvas, so the ' +
+        'answer must be read from the text; such prompts need text_length 48',
+    },
   },
   outputs: { dataset: { type: 'DATASET' } },
   validate({ question_kinds }) {
@@ -170,7 +181,16 @@ export const ShapesDatasetNode = defineNode({
     }
     return undefined;
   },
-  run({ seed, size, task, resolution: width, caption_share, question_kinds, hard_negatives }) {
+  run({
+    seed,
+    size,
+    task,
+    resolution: width,
+    caption_share,
+    question_kinds,
+    hard_negatives,
+    caption_questions,
+  }) {
     return {
       dataset: new ShapesDataset({
         seed,
@@ -180,6 +200,7 @@ export const ShapesDatasetNode = defineNode({
         captionShare: caption_share,
         questionKinds: parseQuestionKinds(question_kinds),
         hardNegatives: hard_negatives,
+        captionQuestions: caption_questions,
       }),
     };
   },

@@ -14,6 +14,10 @@
  *    each D-DiT block's text stream? (Ridge regression, one-vs-all, trained on half of the 540 captions and
  *    scored on the other half.) An image token can only take "the shape of the red object" from states that
  *    carry both.
+ * 4. Reading: questions about a caption written in the prompt, on a blank canvas ("a red circle left of a
+ *    white triangle. what shape is the red object?"; captionQuestion, the items the `caption_questions`
+ *    input of ShapesDataset trains on), answered with the shipped VQA sampler at 48 text positions; printed:
+ *    accuracy per question kind. The text side binds what it reads when these are answered.
  *
  *   npx tsx test/bench/shape-binding-probe.ts [checkpoint] [--n 48] [--text-only]
  */
@@ -25,7 +29,11 @@ import { Rng as SceneRng } from '../../nodes/data/shapes/random';
 import { renderScene } from '../../nodes/data/shapes/render';
 import { sampleScene } from '../../nodes/data/shapes/sampler';
 import { COLORS, SHAPES, type Color, type Scene, type Shape } from '../../nodes/data/shapes/world';
+import { captionQuestion } from '../../nodes/data/shapes/instructions';
+import { dditEvalModel } from '../../nodes/eval/ddit-model';
 import { judgeImage, type FoundObject } from '../../nodes/eval/judge';
+import { readSamplerSettings } from '../../nodes/eval/sampler-settings';
+import { scoreVqa } from '../../nodes/eval/score-vqa';
 import { CfgGuider } from '../../nodes/sampling/cfg';
 import { noisedStart, sampleEuler } from '../../nodes/sampling/euler';
 import { truncatedSigmas } from '../../nodes/sampling/flow-schedule';
@@ -260,6 +268,40 @@ function textBindingProbe(ck: LoadedCheckpoint): void {
   }
 }
 
+/** Accuracy per kind on caption questions (blank canvas), with the shipped VQA settings at 48 positions. */
+async function readingProbe(ck: LoadedCheckpoint, n: number): Promise<void> {
+  const shipped = readSamplerSettings();
+  const settings = { ...shipped, vqa: { ...shipped.vqa, length: 48 } };
+  const model = dditEvalModel(ck, { settings });
+  const rng = new SceneRng(77, 'reading-probe');
+  const blank = renderScene({ background: 'black', objects: [] }, { width: SIDE });
+  const items: { question: string; answer: string; kind: string }[] = [];
+  while (items.length < n * 6) {
+    const asked = captionQuestion(rng, sampleScene(rng).scene, undefined, 0.5);
+    if (asked) items.push(asked);
+  }
+  const right = new Map<string, [number, number]>();
+  const batch = 24;
+  try {
+    for (let i = 0; i < items.length; i += batch) {
+      const chunk = items.slice(i, i + batch);
+      const answers = await model.answerBatch!(
+        chunk.map((it) => ({ image: blank, question: it.question })),
+        chunk.map((_, j) => ({ id: String(i + j), seed: 1000 + i + j })),
+      );
+      chunk.forEach((it, j) => {
+        const [ok, all] = right.get(it.kind) ?? [0, 0];
+        right.set(it.kind, [ok + (scoreVqa(answers[j], it.answer) ? 1 : 0), all + 1]);
+      });
+    }
+  } finally {
+    model.dispose();
+  }
+  const total = [...right.values()].reduce((a, [ok, all]) => [a[0] + ok, a[1] + all], [0, 0]);
+  const per = [...right.entries()].map(([k, [ok, all]]) => `${k} ${(ok / all).toFixed(2)}`).join(', ');
+  console.log(`  ${(total[0] / total[1]).toFixed(3)} of ${total[1]} (${per})`);
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const nAt = args.indexOf('--n');
@@ -280,6 +322,8 @@ async function main(): Promise<void> {
   }
   console.log('binding in the text (linear probes on held-out captions):');
   textBindingProbe(ck);
+  console.log('reading: questions about a caption in the prompt, on a blank canvas:');
+  await readingProbe(ck, n);
 }
 
 void main().then(() => process.exit(0));

@@ -91,15 +91,26 @@ function sameDescription(a: SceneObject, b: SceneObject, detail: Detail): boolea
 export function fullCaption(scene: Scene): string {
   const objs = scene.objects;
   if (objs.length === 1) return whereCaption(objs[0], FULL_DETAIL);
-  if (objs.length === 2 && !sameDescription(objs[0], objs[1], FULL_DETAIL)) {
-    const [p, q] = objs;
-    const horizontal = Math.abs(p.x - q.x) >= Math.abs(p.y - q.y);
-    const [a, b] = horizontal ? (p.x < q.x ? [p, q] : [q, p]) : p.y < q.y ? [p, q] : [q, p];
-    const rel: Relation = horizontal ? 'left of' : 'above';
-    // Non-overlapping objects differ by at least 0.2 on their dominant axis, so this always holds.
-    if (relationMargin(a, b, rel) > 0) return relationCaption(a, rel, b, FULL_DETAIL);
-  }
+  const stated = fullCaptionRelation(scene);
+  if (stated) return relationCaption(stated.a, stated.rel, stated.b, FULL_DETAIL);
   return listCaption(scene, FULL_DETAIL);
+}
+
+/**
+ * The relation the full caption states, for two distinguishable objects: along the axis they differ
+ * most on, "left of" or "above" with the left or upper object first.
+ */
+export function fullCaptionRelation(
+  scene: Scene,
+): { a: SceneObject; rel: Relation; b: SceneObject } | undefined {
+  const objs = scene.objects;
+  if (objs.length !== 2 || sameDescription(objs[0], objs[1], FULL_DETAIL)) return undefined;
+  const [p, q] = objs;
+  const horizontal = Math.abs(p.x - q.x) >= Math.abs(p.y - q.y);
+  const [a, b] = horizontal ? (p.x < q.x ? [p, q] : [q, p]) : p.y < q.y ? [p, q] : [q, p];
+  const rel: Relation = horizontal ? 'left of' : 'above';
+  // Non-overlapping objects differ by at least 0.2 on their dominant axis, so this always holds.
+  return relationMargin(a, b, rel) > 0 ? { a, rel, b } : undefined;
 }
 
 export const CAPTION_LEVELS = ['full', 'list', 'where', 'relation'] as const;

@@ -28,6 +28,9 @@ export interface ShapesDatasetOptions {
   questionKinds?: readonly QuestionKind[];
   /** Instruction task: the share of "is there…?" negatives that are hard (default 1: all). */
   hardNegatives?: number;
+  /** Instruction task: the share of questions about a caption written in the prompt, on a blank canvas
+   *  (default 0; see captionQuestion). */
+  captionQuestions?: number;
 }
 
 /** "is_there, relation" → kinds; '' → all. Unknown names are errors naming them. */
@@ -62,6 +65,8 @@ export interface InstructionItem extends ItemBase {
   /** The prompt text up to "a:"; the answer follows it. */
   prompt: string;
   kind: InstructionKind;
+  /** The question carries the scene's caption and the image is a blank canvas (captionQuestion). */
+  fromCaption?: boolean;
 }
 export type ShapesItem = CaptionItem | InstructionItem;
 
@@ -75,6 +80,7 @@ export class ShapesDataset {
   readonly captionShare: number;
   readonly questionKinds: readonly QuestionKind[];
   readonly hardNegatives: number;
+  readonly captionQuestions: number;
   /** Set only when the instruction mix differs from the default, so default streams keep their checkpoint key. */
   readonly fingerprint?: string;
   /** Items are made on demand, so the object itself is small. */
@@ -106,9 +112,17 @@ export class ShapesDataset {
     this.hardNegatives = options.hardNegatives ?? 1;
     if (!(this.hardNegatives >= 0 && this.hardNegatives <= 1))
       throw new Error(`ShapesDataset: hard_negatives must lie in [0, 1], got ${this.hardNegatives}`);
+    this.captionQuestions = options.captionQuestions ?? 0;
+    if (!(this.captionQuestions >= 0 && this.captionQuestions <= 1)) {
+      throw new Error(`ShapesDataset: caption_questions must lie in [0, 1], got ${this.captionQuestions}`);
+    }
     const allKinds = QUESTION_KINDS.every((k) => this.questionKinds.includes(k));
     this.weights = kindWeights(this.questionKinds);
-    const defaultMix = allKinds && this.captionShare === CAPTION_SHARE && this.hardNegatives === 1;
+    const defaultMix =
+      allKinds &&
+      this.captionShare === CAPTION_SHARE &&
+      this.hardNegatives === 1 &&
+      this.captionQuestions === 0;
     if (task === 'instruction' && !defaultMix) {
       this.fingerprint = JSON.stringify({
         kind: this.kind,
@@ -119,6 +133,8 @@ export class ShapesDataset {
         caption_share: this.captionShare,
         question_kinds: this.questionKinds,
         hard_negatives: this.hardNegatives,
+        // absent at 0, so run folders started before this input keep their key
+        ...(this.captionQuestions > 0 ? { caption_questions: this.captionQuestions } : {}),
       });
     }
   }
@@ -133,15 +149,34 @@ export class ShapesDataset {
 
   get(i: number, draw = 0): ShapesItem {
     const { scene, kind } = this.scene(i);
-    const img = renderScene(scene, { width: this.resolution, supersample: this.supersample });
-    const base: ItemBase = { image: img.data, width: img.width, height: img.height, scene, sceneKind: kind };
     const rng = new Rng(this.seed, `shapes-text:${i}:${draw}`);
     if (this.task === 'caption') {
       const c = sampleCaption(rng, scene);
-      return { ...base, caption: c.text, level: c.level };
+      return { ...this.rendered(scene, kind, scene), caption: c.text, level: c.level };
     }
-    const ins = sampleInstruction(rng, scene, this.captionShare, this.weights, this.hardNegatives);
-    return { ...base, question: ins.question, answer: ins.answer, prompt: ins.prompt, kind: ins.kind };
+    const ins = sampleInstruction(
+      rng,
+      scene,
+      this.captionShare,
+      this.weights,
+      this.hardNegatives,
+      this.captionQuestions,
+    );
+    const shown: Scene = ins.fromCaption ? { background: scene.background, objects: [] } : scene;
+    return {
+      ...this.rendered(scene, kind, shown),
+      question: ins.question,
+      answer: ins.answer,
+      prompt: ins.prompt,
+      kind: ins.kind,
+      ...(ins.fromCaption ? { fromCaption: true } : {}),
+    };
+  }
+
+  /** The item's common part: `scene` is what it is about, `shown` what its image draws. */
+  private rendered(scene: Scene, kind: SceneKind, shown: Scene): ItemBase {
+    const img = renderScene(shown, { width: this.resolution, supersample: this.supersample });
+    return { image: img.data, width: img.width, height: img.height, scene, sceneKind: kind };
   }
 
   *[Symbol.iterator](): Iterator<ShapesItem> {

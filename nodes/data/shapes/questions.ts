@@ -210,6 +210,7 @@ export const KIND_WEIGHTS: Readonly<Record<QuestionKind, number>> = {
  * A "no" to "is there a {color} {shape}?" is a hard negative (the scene has that colour or that shape on
  * another object) with probability hardNegativeShare, else any absent pair. Hard negatives alone never got
  * the bundled model off chance on this form; a share of easy ones teaches presence first (models/README.md).
+ * Only questions `accept` passes are asked.
  */
 export function sampleQuestion(
   rng: Rng,
@@ -217,10 +218,11 @@ export function sampleQuestion(
   kind?: QuestionKind,
   weights: Readonly<Record<QuestionKind, number>> = KIND_WEIGHTS,
   hardNegativeShare = 1,
+  accept: (qa: QA) => boolean = () => true,
 ): QA | undefined {
   const options = (kind ? [kind] : QUESTION_KINDS)
     .filter((k) => kind !== undefined || weights[k] > 0)
-    .map((k) => ({ k, qs: questionsOfKind(scene, k) }))
+    .map((k) => ({ k, qs: questionsOfKind(scene, k).filter(accept) }))
     .filter((o) => o.qs.length > 0);
   if (options.length === 0) return undefined;
   const { k, qs: all } =

@@ -77,6 +77,7 @@ describe('data pack nodes', () => {
         caption_share: 0.35,
         question_kinds: '',
         hard_negatives: 1,
+        caption_questions: 0,
       },
       {} as NodeContext,
     )) as { dataset: ShapesDataset };
@@ -92,10 +93,23 @@ describe('data pack nodes', () => {
   });
 
   it('ShapesDataset can restrict the instruction mix to some question kinds and a caption share', async () => {
-    const run = async (inputs: { caption_share: number; question_kinds: string; hard_negatives?: number }) =>
+    const run = async (inputs: {
+      caption_share: number;
+      question_kinds: string;
+      hard_negatives?: number;
+      caption_questions?: number;
+    }) =>
       (
         (await ShapesDatasetNode.run(
-          { seed: 3, size: 400, task: 'instruction', resolution: 32, hard_negatives: 1, ...inputs },
+          {
+            seed: 3,
+            size: 400,
+            task: 'instruction',
+            resolution: 32,
+            hard_negatives: 1,
+            caption_questions: 0,
+            ...inputs,
+          },
           {} as NodeContext,
         )) as { dataset: ShapesDataset }
       ).dataset;
@@ -119,6 +133,17 @@ describe('data pack nodes', () => {
     expect(mixed.filter((it) => !sharesAttribute(it)).length).toBeGreaterThan(mixed.length / 4);
     const captions = await run({ caption_share: 1, question_kinds: '' });
     for (let i = 0; i < 50; i++) expect((captions.get(i) as InstructionItem).kind).toBe('caption');
+    // questions about a caption in the prompt show a blank canvas; the scene they ask about stays on the item
+    const read = await run({ caption_share: 0.35, question_kinds: '', caption_questions: 0.5 });
+    const fromCaption = Array.from({ length: 400 }, (_, i) => read.get(i) as InstructionItem).filter(
+      (it) => it.fromCaption,
+    );
+    expect(fromCaption.length).toBeGreaterThan(150);
+    expect(fromCaption.length).toBeLessThan(250);
+    const blank = fromCaption[0].image;
+    expect(Math.max(...blank)).toBeLessThan(0.01);
+    expect(fromCaption[0].scene.objects.length).toBeGreaterThan(0);
+    expect(read.fingerprint).toContain('"caption_questions":0.5');
     expect(ShapesDatasetNode.validate!({ question_kinds: 'is_there,colour' } as never)).toBe(
       "input 'question_kinds': unknown question kind 'colour' (choose from what_color, what_shape, how_many, is_there, where, relation)",
     );

@@ -35,6 +35,7 @@ describe('shipped D-DiT workflows', () => {
     'finetune-vqa.json',
     'train-shapes.json',
     'train-shapes-deep.json',
+    'train-shapes-read.json',
     'deepen-shapes-model.json',
     'init-shapes-model.json',
   ])('%s validates', (name) => {
