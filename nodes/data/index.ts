@@ -10,7 +10,7 @@ import { DATASET_TASKS, parseQuestionKinds, ShapesDataset, type DatasetTask } fr
 import { CAPTION_SHARE } from './shapes/instructions';
 import { Rng } from './shapes/random';
 import { renderScene, type RgbImage } from './shapes/render';
-import { SCENE_KINDS, sampleScene, type SceneKind } from './shapes/sampler';
+import { parseSceneMix, SCENE_KINDS, sampleScene, type SceneKind } from './shapes/sampler';
 import { validateScene, type Scene } from './shapes/world';
 
 const resolution = {
@@ -170,14 +170,33 @@ export const ShapesDatasetNode = defineNode({
         '("a red circle left of a white triangle. what shape is the red object?") on a blank canvas, so the ' +
         'answer must be read from the text; such prompts need text_length 48',
     },
+    scene_mix: {
+      type: 'STRING',
+      default: '',
+      placeholder: 'single 0.28, pair 0.17, relation 0.17, counting 0.26, crowd 0.12',
+      tooltip:
+        'weights of the scene kinds, comma-separated (kinds not named weigh 0; empty: the recipe mix above)',
+    },
+    distinct_pairs: {
+      type: 'BOOLEAN',
+      default: false,
+      tooltip:
+        'random pairs always hold two different shapes (otherwise one shape twice a third of the time)',
+    },
   },
   outputs: { dataset: { type: 'DATASET' } },
-  validate({ question_kinds }) {
-    if (typeof question_kinds !== 'string') return undefined;
-    try {
-      parseQuestionKinds(question_kinds);
-    } catch (e) {
-      return `input 'question_kinds': ${(e as Error).message}`;
+  validate({ question_kinds, scene_mix }) {
+    const checks: [string, unknown, (text: string) => unknown][] = [
+      ['question_kinds', question_kinds, parseQuestionKinds],
+      ['scene_mix', scene_mix, parseSceneMix],
+    ];
+    for (const [name, value, parse] of checks) {
+      if (typeof value !== 'string') continue;
+      try {
+        parse(value);
+      } catch (e) {
+        return `input '${name}': ${(e as Error).message}`;
+      }
     }
     return undefined;
   },
@@ -190,6 +209,8 @@ export const ShapesDatasetNode = defineNode({
     question_kinds,
     hard_negatives,
     caption_questions,
+    scene_mix,
+    distinct_pairs,
   }) {
     return {
       dataset: new ShapesDataset({
@@ -201,6 +222,8 @@ export const ShapesDatasetNode = defineNode({
         questionKinds: parseQuestionKinds(question_kinds),
         hardNegatives: hard_negatives,
         captionQuestions: caption_questions,
+        sceneMix: parseSceneMix(scene_mix),
+        distinctPairs: distinct_pairs,
       }),
     };
   },

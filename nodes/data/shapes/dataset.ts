@@ -8,7 +8,7 @@ import { sampleCaption, type CaptionLevel } from './captions';
 import { CAPTION_SHARE, kindWeights, sampleInstruction, type InstructionKind } from './instructions';
 import { isQuestionKind, QUESTION_KINDS, type QuestionKind } from './questions';
 import { renderScene } from './render';
-import { sampleScene, type SceneKind } from './sampler';
+import { SCENE_KINDS, SCENE_MIX, sampleScene, type SceneKind } from './sampler';
 import type { Scene } from './world';
 
 export const DATASET_TASKS = ['caption', 'instruction'] as const;
@@ -31,6 +31,10 @@ export interface ShapesDatasetOptions {
   /** Instruction task: the share of questions about a caption written in the prompt, on a blank canvas
    *  (default 0; see captionQuestion). */
   captionQuestions?: number;
+  /** Weights of the scene kinds (default SCENE_MIX). */
+  sceneMix?: Readonly<Record<SceneKind, number>>;
+  /** Random pairs always hold two different shapes (default false). */
+  distinctPairs?: boolean;
 }
 
 /** "is_there, relation" → kinds; '' → all. Unknown names are errors naming them. */
@@ -81,6 +85,8 @@ export class ShapesDataset {
   readonly questionKinds: readonly QuestionKind[];
   readonly hardNegatives: number;
   readonly captionQuestions: number;
+  readonly sceneMix: Readonly<Record<SceneKind, number>>;
+  readonly distinctPairs: boolean;
   /** Set only when the instruction mix differs from the default, so default streams keep their checkpoint key. */
   readonly fingerprint?: string;
   /** Items are made on demand, so the object itself is small. */
@@ -116,6 +122,11 @@ export class ShapesDataset {
     if (!(this.captionQuestions >= 0 && this.captionQuestions <= 1)) {
       throw new Error(`ShapesDataset: caption_questions must lie in [0, 1], got ${this.captionQuestions}`);
     }
+    this.sceneMix = options.sceneMix ?? SCENE_MIX;
+    if (SCENE_KINDS.some((k) => !(this.sceneMix[k] >= 0)) || SCENE_KINDS.every((k) => this.sceneMix[k] === 0))
+      throw new Error(`ShapesDataset: scene_mix needs weights ≥ 0, not all 0, for ${SCENE_KINDS.join(', ')}`);
+    this.distinctPairs = options.distinctPairs ?? false;
+    const defaultScenes = !this.distinctPairs && SCENE_KINDS.every((k) => this.sceneMix[k] === SCENE_MIX[k]);
     const allKinds = QUESTION_KINDS.every((k) => this.questionKinds.includes(k));
     this.weights = kindWeights(this.questionKinds);
     const defaultMix =
@@ -123,7 +134,7 @@ export class ShapesDataset {
       this.captionShare === CAPTION_SHARE &&
       this.hardNegatives === 1 &&
       this.captionQuestions === 0;
-    if (task === 'instruction' && !defaultMix) {
+    if ((task === 'instruction' && !defaultMix) || !defaultScenes) {
       this.fingerprint = JSON.stringify({
         kind: this.kind,
         task,
@@ -135,6 +146,7 @@ export class ShapesDataset {
         hard_negatives: this.hardNegatives,
         // absent at 0, so run folders started before this input keep their key
         ...(this.captionQuestions > 0 ? { caption_questions: this.captionQuestions } : {}),
+        ...(defaultScenes ? {} : { scene_mix: this.sceneMix, distinct_pairs: this.distinctPairs }),
       });
     }
   }
@@ -144,7 +156,10 @@ export class ShapesDataset {
     if (!Number.isInteger(i) || i < 0 || i >= this.size) {
       throw new Error(`ShapesDataset: index ${i} is outside 0..${this.size - 1}`);
     }
-    return sampleScene(new Rng(this.seed, `shapes-scene:${i}`));
+    return sampleScene(new Rng(this.seed, `shapes-scene:${i}`), undefined, {
+      mix: this.sceneMix,
+      distinctPairs: this.distinctPairs,
+    });
   }
 
   get(i: number, draw = 0): ShapesItem {

@@ -86,22 +86,57 @@ function randomSpec(rng: Rng, size?: Size, shape?: Shape, color?: Color): Spec {
   };
 }
 
-/** Draws a scene of the given kind, or of a kind drawn from SCENE_MIX. */
-export function sampleScene(rng: Rng, kind?: SceneKind): SampledScene {
+/** "pair 0.3, relation 0.22" → the mix (kinds not named weigh 0); '' → SCENE_MIX. Bad text is an error naming it. */
+export function parseSceneMix(text: string): Record<SceneKind, number> {
+  const parts = text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  if (parts.length === 0) return { ...SCENE_MIX };
+  const mix: Record<SceneKind, number> = { single: 0, pair: 0, relation: 0, counting: 0, crowd: 0 };
+  for (const part of parts) {
+    const m = part.match(/^([a-z]+)\s*[:=]?\s*(\S+)$/i);
+    const kind = m?.[1];
+    if (!m || !kind || !(SCENE_KINDS as readonly string[]).includes(kind)) {
+      throw new Error(`'${part}' is not "<kind> <weight>" with a kind among ${SCENE_KINDS.join(', ')}`);
+    }
+    const w = Number(m[2]);
+    if (!(Number.isFinite(w) && w >= 0))
+      throw new Error(`the weight of '${kind}' must be a number ≥ 0, got ${m[2]}`);
+    mix[kind as SceneKind] = w;
+  }
+  if (SCENE_KINDS.every((k) => mix[k] === 0)) throw new Error('every scene kind weighs 0');
+  return mix;
+}
+
+export interface SceneOptions {
+  /** Weights of the scene kinds (default SCENE_MIX; they need not sum to 1). */
+  mix?: Readonly<Record<SceneKind, number>>;
+  /** Random pairs always hold two different shapes (default false: one shape twice a third of the time). */
+  distinctPairs?: boolean;
+}
+
+/** Draws a scene of the given kind, or of a kind drawn from the mix. */
+export function sampleScene(rng: Rng, kind?: SceneKind, options: SceneOptions = {}): SampledScene {
+  const mix = options.mix ?? SCENE_MIX;
   const k =
     kind ??
     SCENE_KINDS[
       weighted(
         rng,
-        SCENE_KINDS.map((s) => SCENE_MIX[s]),
+        SCENE_KINDS.map((s) => mix[s]),
       )
     ];
   const scene = (objects: SceneObject[]): Scene => ({ background: 'black', objects });
   switch (k) {
     case 'single':
       return { kind: k, scene: scene(placeObjects(rng, [randomSpec(rng)])) };
-    case 'pair':
-      return { kind: k, scene: scene(placeObjects(rng, [randomSpec(rng), randomSpec(rng)])) };
+    case 'pair': {
+      const specs = [randomSpec(rng), randomSpec(rng)];
+      // draws only when asked, so the default stream is the one earlier runs trained on
+      while (options.distinctPairs && specs[1].shape === specs[0].shape) specs[1] = randomSpec(rng);
+      return { kind: k, scene: scene(placeObjects(rng, specs)) };
+    }
     case 'relation': {
       const relation = pick(rng, RELATIONS);
       const specs = [randomSpec(rng), randomSpec(rng)];

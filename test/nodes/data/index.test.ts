@@ -78,6 +78,8 @@ describe('data pack nodes', () => {
         question_kinds: '',
         hard_negatives: 1,
         caption_questions: 0,
+        scene_mix: '',
+        distinct_pairs: false,
       },
       {} as NodeContext,
     )) as { dataset: ShapesDataset };
@@ -98,6 +100,8 @@ describe('data pack nodes', () => {
       question_kinds: string;
       hard_negatives?: number;
       caption_questions?: number;
+      scene_mix?: string;
+      distinct_pairs?: boolean;
     }) =>
       (
         (await ShapesDatasetNode.run(
@@ -108,6 +112,8 @@ describe('data pack nodes', () => {
             resolution: 32,
             hard_negatives: 1,
             caption_questions: 0,
+            scene_mix: '',
+            distinct_pairs: false,
             ...inputs,
           },
           {} as NodeContext,
@@ -144,6 +150,22 @@ describe('data pack nodes', () => {
     expect(Math.max(...blank)).toBeLessThan(0.01);
     expect(fromCaption[0].scene.objects.length).toBeGreaterThan(0);
     expect(read.fingerprint).toContain('"caption_questions":0.5');
+    // a scene mix of random pairs of two shapes only
+    const pairs = await run({
+      caption_share: 1,
+      question_kinds: '',
+      scene_mix: 'pair 1',
+      distinct_pairs: true,
+    });
+    for (let i = 0; i < 100; i++) {
+      const { objects } = pairs.get(i).scene;
+      expect(objects).toHaveLength(2);
+      expect(objects[0].shape).not.toBe(objects[1].shape);
+    }
+    expect(pairs.fingerprint).toContain('"distinct_pairs":true');
+    expect(ShapesDatasetNode.validate!({ question_kinds: '', scene_mix: 'pairs 0.3' } as never)).toBe(
+      `input 'scene_mix': 'pairs 0.3' is not "<kind> <weight>" with a kind among single, pair, relation, counting, crowd`,
+    );
     expect(ShapesDatasetNode.validate!({ question_kinds: 'is_there,colour' } as never)).toBe(
       "input 'question_kinds': unknown question kind 'colour' (choose from what_color, what_shape, how_many, is_there, where, relation)",
     );

@@ -2,6 +2,7 @@ import { Rng } from '../../../../nodes/data/shapes/random';
 import { relationHolds } from '../../../../nodes/data/shapes/relations';
 import {
   MIN_GAP,
+  parseSceneMix,
   SCENE_KINDS,
   SCENE_MIX,
   sampleScene,
@@ -64,5 +65,27 @@ describe('sampleScene', () => {
       expect(s.scene.objects.length).toBeGreaterThanOrEqual(3);
       expect(s.scene.objects.every((x) => x.size === 'small')).toBe(true);
     }
+  });
+
+  it('draws kinds by a given mix, and random pairs of two shapes when asked', () => {
+    const mix = parseSceneMix('pair 3, relation: 1');
+    expect(mix).toEqual({ single: 0, pair: 3, relation: 1, counting: 0, crowd: 0 });
+    const rng = new Rng(8);
+    const counts = { pair: 0, relation: 0 } as Record<string, number>;
+    for (let i = 0; i < 800; i++) {
+      const { kind, scene } = sampleScene(rng, undefined, { mix, distinctPairs: true });
+      counts[kind]++;
+      if (kind === 'pair') expect(scene.objects[0].shape).not.toBe(scene.objects[1].shape);
+    }
+    expect(counts.pair + counts.relation).toBe(800);
+    expect(counts.pair / 800).toBeCloseTo(0.75, 1);
+    // the recipe mix by default, and the same stream as before these options
+    expect(parseSceneMix(' ')).toEqual(SCENE_MIX);
+    const a = new Rng(3);
+    const b = new Rng(3);
+    for (let i = 0; i < 50; i++)
+      expect(sampleScene(a, undefined, { mix: SCENE_MIX })).toEqual(sampleScene(b));
+    expect(() => parseSceneMix('pair -1')).toThrow("the weight of 'pair' must be a number ≥ 0, got -1");
+    expect(() => parseSceneMix('pair 0')).toThrow('every scene kind weighs 0');
   });
 });
