@@ -6,7 +6,7 @@ import {
   sampleInstruction,
   vqaPrompt,
 } from '../../../../nodes/data/shapes/instructions';
-import { answerQuestion } from '../../../../nodes/data/shapes/questions';
+import { answerQuestion, QUESTION_KINDS } from '../../../../nodes/data/shapes/questions';
 import { Rng } from '../../../../nodes/data/shapes/random';
 import { sampleScene } from '../../../../nodes/data/shapes/sampler';
 
@@ -58,14 +58,7 @@ describe('instructions', () => {
         expect(/ (left of|right of) /.test(asked)).toBe(horizontal);
       }
     }
-    expect([...kinds.keys()].sort()).toEqual([
-      'how_many',
-      'is_there',
-      'relation',
-      'what_color',
-      'what_shape',
-      'where',
-    ]);
+    expect([...kinds.keys()].sort()).toEqual([...QUESTION_KINDS].sort());
   });
 
   it('knows which questions a full caption settles', () => {
