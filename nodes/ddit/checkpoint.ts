@@ -61,8 +61,9 @@ export function vaeConfigOf(c: ResolvedVaeConfig): VaeConfig {
 }
 
 export function t5ConfigOf(c: ResolvedT5Config): T5Config {
-  const { gated: _g, activation: _a, ...rest } = c;
-  return { ...rest, model_type: 't5' };
+  const { gated: _g, activation: _a, token_shift, ...rest } = c;
+  // written only when on, so files of encoders without it keep their metadata
+  return { ...rest, ...(token_shift ? { token_shift } : {}), model_type: 't5' };
 }
 
 /** Writes the given parts into one checkpoint file (atomically). */

@@ -24,7 +24,17 @@ function activation(e: OnnxEmitter, x: string, kind: T5Encoder['config']['activa
   return e.geluErf(x);
 }
 
-function block(e: OnnxEmitter, b: BlockLike, x: string, bias: string, enc: T5Encoder): string {
+/** x [B, M, D] moved one position along M with a zero row in the gap (shiftTokens in t5.ts). */
+function shiftTokens(e: OnnxEmitter, x: string, m: string, by: 1 | -1): string {
+  const g = e.g;
+  const kept =
+    by === 1
+      ? g.op('Slice', [x, g.ints([0]), g.ints([-1]), g.ints([1])])
+      : g.op('Slice', [x, g.ints([1]), m, g.ints([1])]);
+  return g.op('Pad', [kept, g.ints(by === 1 ? [0, 1, 0, 0, 0, 0] : [0, 0, 0, 0, 1, 0])]);
+}
+
+function block(e: OnnxEmitter, b: BlockLike, x: string, bias: string, m: string, enc: T5Encoder): string {
   const g = e.g;
   const c = enc.config;
   const a = b.attn;
@@ -35,7 +45,11 @@ function block(e: OnnxEmitter, b: BlockLike, x: string, bias: string, enc: T5Enc
     scale: 1,
     bias,
   });
-  const h = g.op('Add', [x, e.linear(att, a.o)]);
+  let h = g.op('Add', [x, e.linear(att, a.o)]);
+  if (b.shift) {
+    const prev = e.linear(shiftTokens(e, n0, m, 1), b.shift.prev);
+    h = g.op('Add', [h, g.op('Add', [prev, e.linear(shiftTokens(e, n0, m, -1), b.shift.next)])]);
+  }
   const n1 = e.rmsNorm(h, b.norm1);
   const ff = b.ff;
   const inner = c.gated
@@ -75,7 +89,8 @@ export function buildT5Graph(enc: T5Encoder, opts: T5ExportOptions = {}): OnnxGr
     if (!relBias) throw new Error('T5 ONNX export: block 0 has no relative attention bias');
     const perPair = g.op('Gather', [e.param(relBias), bucket], { axis: 0 }); // [M, M, H]
     const bias = g.unsqueeze(g.transpose(perPair, [2, 0, 1]), [0]); // [1, H, M, M]
-    for (const b of enc.blocks) h = block(e, b, h, bias, enc);
+    const m = g.dim(ids, 1);
+    for (const b of enc.blocks) h = block(e, b, h, bias, m, enc);
   }
   g.output('hidden', 'float32', ['B', 'M', c.d_model], e.rmsNorm(h, enc.finalNorm));
   return g;

@@ -45,6 +45,13 @@ export interface T5Config {
    * mask tokens come out nearly identical, so the text head cannot tell answer slots from padding.
    */
   absolute_position_embeddings?: number;
+  /**
+   * Not in T5 (false or absent there): each block adds, beside its attention, learned linear maps of the
+   * previous and the next token's normalised state (zero-initialised, so a model gains them without changing
+   * what it computes). The shapes encoder left its relative bias at its initial values and could not tie a
+   * colour to the shape word after it (models/README.md, session 9); this gives every word its neighbours.
+   */
+  token_shift?: boolean;
 }
 
 export interface ResolvedT5Config {
@@ -61,6 +68,7 @@ export interface ResolvedT5Config {
   gated: boolean;
   activation: 'relu' | 'gelu_new' | 'gelu';
   absolute_position_embeddings: number;
+  token_shift: boolean;
 }
 
 /** T5-v1.1-XXL encoder (the reference text encoder). */
@@ -110,6 +118,7 @@ export function resolveT5Config(c: T5Config): ResolvedT5Config {
     gated,
     activation,
     absolute_position_embeddings: positionRows(c.absolute_position_embeddings),
+    token_shift: c.token_shift === true,
   };
 }
 
@@ -232,20 +241,49 @@ class FeedForward extends Module {
   }
 }
 
+/**
+ * x [B, M, D] moved one position along M, zeros filling the gap: `by` 1 gives each position its
+ * predecessor's state, −1 its successor's.
+ */
+export function shiftTokens(x: tf.Tensor3D, by: 1 | -1): tf.Tensor3D {
+  const [b, m, d] = x.shape;
+  if (m === 1) return tf.zerosLike(x);
+  const kept = tf.slice(x, [0, by === 1 ? 0 : 1, 0], [b, m - 1, d]);
+  return tf.pad(kept, [[0, 0], by === 1 ? [1, 0] : [0, 1], [0, 0]]) as tf.Tensor3D;
+}
+
+/** The token-shift branch (T5Config.token_shift): W_prev·n_{i−1} + W_next·n_{i+1}. */
+class TokenShift extends Module {
+  readonly prev: Linear;
+  readonly next: Linear;
+  constructor(d: number) {
+    super();
+    this.prev = this.module('prev', new Linear(d, d, { bias: false, init: 'zeros' }));
+    this.next = this.module('next', new Linear(d, d, { bias: false, init: 'zeros' }));
+  }
+  forward(n: tf.Tensor3D): tf.Tensor3D {
+    return tf.add(this.prev.forward(shiftTokens(n, 1)), this.next.forward(shiftTokens(n, -1))) as tf.Tensor3D;
+  }
+}
+
 class T5Block extends Module {
   readonly attn: SelfAttention;
   readonly norm0: RMSNorm;
+  readonly shift: TokenShift | null;
   readonly ff: FeedForward;
   readonly norm1: RMSNorm;
   constructor(c: ResolvedT5Config, first: boolean) {
     super();
     this.attn = this.module('layer.0.SelfAttention', new SelfAttention(c, first));
     this.norm0 = this.module('layer.0.layer_norm', new RMSNorm(c.d_model, c.layer_norm_epsilon));
+    this.shift = c.token_shift ? this.module('layer.0.TokenShift', new TokenShift(c.d_model)) : null;
     this.ff = this.module('layer.1.DenseReluDense', new FeedForward(c));
     this.norm1 = this.module('layer.1.layer_norm', new RMSNorm(c.d_model, c.layer_norm_epsilon));
   }
   forward(x: tf.Tensor3D, bias: tf.Tensor3D): tf.Tensor3D {
-    const h = tf.add(x, this.attn.forward(this.norm0.forward(x) as tf.Tensor3D, bias)) as tf.Tensor3D;
+    const n0 = this.norm0.forward(x) as tf.Tensor3D;
+    let h = tf.add(x, this.attn.forward(n0, bias)) as tf.Tensor3D;
+    if (this.shift) h = tf.add(h, this.shift.forward(n0)) as tf.Tensor3D;
     return tf.add(h, this.ff.forward(this.norm1.forward(h))) as tf.Tensor3D;
   }
 }

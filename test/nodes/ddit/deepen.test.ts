@@ -116,6 +116,7 @@ describe('DeepenCheckpoint', () => {
         output_file: path.join(root, 'deep.safetensors'),
         add_layers: 2,
         placement: 'interleave',
+        text_token_shift: false,
         seed: 0,
         overwrite: false,
         ...inputs,
@@ -147,18 +148,50 @@ describe('DeepenCheckpoint', () => {
     }
   });
 
+  const shifted = path.join(os.tmpdir(), `ddit-shifted-${process.pid}.safetensors`);
+  afterAll(() => fs.rmSync(shifted, { force: true }));
+
+  test('text_token_shift alone: the same D-DiT, an encoder that encodes exactly as before', async () => {
+    const r = await engine.execute(prompt({ add_layers: 0, text_token_shift: true, output_file: shifted }));
+    expect(r.status).toBe('success');
+    const info = inspectCheckpoint(shifted);
+    expect(info.metadata.ddit_deepened_from).toBe('trained.safetensors: 2 blocks, text token shift');
+    const ck = loadCheckpoint(shifted);
+    try {
+      expect(ck.transformer.config.num_layers).toBe(2);
+      expect(ck.textEncoder.config.token_shift).toBe(true);
+      const ids = [[3, 1, 4, 1, 5, 2]];
+      const before = tiny.encoder.encode(ids);
+      const after = ck.textEncoder.encode(ids);
+      expect(Array.from(after.dataSync())).toEqual(Array.from(before.dataSync()));
+      tf.dispose([before, after]);
+    } finally {
+      ck.transformer.dispose();
+      ck.vae.dispose();
+      ck.textEncoder.dispose();
+    }
+  });
+
   const bad: Array<[Record<string, unknown>, RegExp]> = [
     [
       { input_file: path.join(os.tmpdir(), 'no-such-model.safetensors') },
       /input 'input_file': .* does not exist/,
     ],
     [{ output_file: 'SRC' }, /input 'output_file': must differ from input_file/],
-    [{ add_layers: 0 }, /add_layers/],
+    [{ add_layers: 0 }, /nothing to add: set 'add_layers' above 0 or turn on 'text_token_shift'/],
+    [
+      { input_file: 'SHIFTED', output_file: 'OUT2', add_layers: 0, text_token_shift: true },
+      /input 'text_token_shift': the text encoder has token shift already/,
+    ],
   ];
   test.each(bad)('bad input %# fails the node with a message naming it', async (inputs, message) => {
     // 'SRC' stands for the input file, which exists only once beforeAll has run
     const out = inputs.output_file === 'SRC' ? { output_file: src } : {};
-    const r = await engine.execute(prompt({ ...inputs, ...out }));
+    const files =
+      inputs.input_file === 'SHIFTED'
+        ? { input_file: shifted, output_file: path.join(root, 'again.safetensors') }
+        : {};
+    const r = await engine.execute(prompt({ ...inputs, ...out, ...files }));
     expect(r.status).toBe('error');
     expect(r.error?.message).toMatch(message);
     expect(r.error).toMatchObject({ nodeId: '1', classType: 'DeepenCheckpoint' });

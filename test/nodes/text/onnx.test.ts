@@ -76,6 +76,24 @@ it('a standard-ops graph (no onnxruntime contrib ops) gives the same states', as
   t5.dispose();
 });
 
+it('token shift (not part of T5): the ONNX graph mixes the same neighbours', async () => {
+  const t5 = randomizeModule(new T5Encoder({ ...BASE, token_shift: true }), 11);
+  const onnx = await OnnxTextEncoder.fromModel(t5, { cacheDir: dir });
+  for (const M of [1, 2, 9]) {
+    const ids = tf.tensor2d(
+      Array.from({ length: 2 * M }, (_, i) => (i * 5 + 2) % 20),
+      [2, M],
+      'int32',
+    );
+    const ref = t5.encode(ids);
+    const got = await onnx.encode(ids);
+    expect(maxAbsDiff(got, ref)).toBeLessThan(1e-4);
+    tf.dispose([ids, ref, got]);
+  }
+  onnx.dispose();
+  t5.dispose();
+});
+
 it('learned absolute positions (not part of T5): the ONNX graph adds the same rows', async () => {
   const t5 = randomizeModule(new T5Encoder({ ...BASE, absolute_position_embeddings: 16 }), 10);
   const onnx = await OnnxTextEncoder.fromModel(t5, { cacheDir: dir });

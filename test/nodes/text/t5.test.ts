@@ -1,5 +1,5 @@
 import { tf } from '../../../server/runtime';
-import { relativePositionBucket, T5Encoder, type T5Config } from '../../../nodes/text/t5';
+import { relativePositionBucket, shiftTokens, T5Encoder, type T5Config } from '../../../nodes/text/t5';
 import { torchShape } from '../../../server/runtime/nn';
 import {
   BACKENDS,
@@ -177,6 +177,31 @@ describe.each(BACKENDS)('T5 encoder on %s', (backend) => {
     tf.dispose([out, ...rows]);
     plain.dispose();
     withPos.dispose();
+  });
+
+  test('token shift (not part of T5): starts as an identity, then gives each word its neighbours', () => {
+    const plain = new T5Encoder(CFG).initialize(4);
+    const shifted = new T5Encoder({ ...CFG, token_shift: true }).initialize(4);
+    const names = shifted.namedParameters().map(([n]) => n);
+    expect(names).toContain('encoder.block.1.layer.0.TokenShift.prev.weight');
+    expect(names).toContain('encoder.block.1.layer.0.TokenShift.next.weight');
+    // a trained encoder gains the branch without changing what it computes
+    const report = shifted.loadState(plain.state(), { strict: false });
+    expect(report.missing.every((n) => n.includes('TokenShift'))).toBe(true);
+    const ids = [
+      [3, 1, 4, 1, 5],
+      [9, 2, 6, 5, 3],
+    ];
+    expect(maxAbsDiff(shifted.encode(ids), plain.encode(ids))).toBe(0);
+    expect(shifted.encode([[6]]).shape).toEqual([1, 1, 8]);
+    // the shift itself: predecessor (by 1) or successor (by −1), zeros at the edge
+    const x = tf.tensor3d([[[1], [2], [3]]]);
+    expect(shiftTokens(x, 1).arraySync()).toEqual([[[0], [1], [2]]]);
+    expect(shiftTokens(x, -1).arraySync()).toEqual([[[2], [3], [0]]]);
+    expect(shiftTokens(tf.tensor3d([[[5]]]), 1).arraySync()).toEqual([[[0]]]);
+    tf.dispose(x);
+    plain.dispose();
+    shifted.dispose();
   });
 
   test('deterministic under a seed, and no tensor leaks over repeated encodes', () => {

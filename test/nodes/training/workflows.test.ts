@@ -15,7 +15,8 @@ describe('shipped D-DiT workflows', () => {
   fs.mkdirSync(input);
   // the file choices the workflows name, as a user's folders would hold them
   fs.writeFileSync(path.join(models, 'ddit-shapes.safetensors'), '');
-  fs.writeFileSync(path.join(models, 'ddit-shapes-deep.safetensors'), '');
+  for (const made of ['ddit-shapes-deep', 'ddit-shapes-shift'])
+    fs.writeFileSync(path.join(models, `${made}.safetensors`), '');
   fs.writeFileSync(path.join(input, 'example.png'), '');
   const saved = { models: process.env.DDIT_MODELS_DIR, input: process.env.DDIT_INPUT_DIR };
   beforeAll(() => {
@@ -36,6 +37,8 @@ describe('shipped D-DiT workflows', () => {
     'train-shapes.json',
     'train-shapes-deep.json',
     'train-shapes-read.json',
+    'train-shapes-shift.json',
+    'shift-shapes-encoder.json',
     'deepen-shapes-model.json',
     'init-shapes-model.json',
   ])('%s validates', (name) => {
