@@ -18,6 +18,8 @@
  *    white triangle. what shape is the red object?"; captionQuestion, the items the `caption_questions`
  *    input of ShapesDataset trains on), answered with the shipped VQA sampler at 48 text positions; printed:
  *    accuracy per question kind. The text side binds what it reads when these are answered.
+ * 5. Where the image reads the prompt: for captions of real scenes noised to σ = 0.75, the share of each
+ *    block's and head's image-query attention that lands on text tokens (the rest is image to image).
  *
  *   npx tsx test/bench/shape-binding-probe.ts [checkpoint] [--n 48] [--text-only]
  */
@@ -30,7 +32,9 @@ import { renderScene } from '../../nodes/data/shapes/render';
 import { sampleScene } from '../../nodes/data/shapes/sampler';
 import { COLORS, SHAPES, type Color, type Scene, type Shape } from '../../nodes/data/shapes/world';
 import { captionQuestion } from '../../nodes/data/shapes/instructions';
+import type { JointBlock } from '../../nodes/ddit/model';
 import { dditEvalModel } from '../../nodes/eval/ddit-model';
+import { adaLayerNorm, chunkLast } from '../../server/runtime/nn/ops';
 import { judgeImage, type FoundObject } from '../../nodes/eval/judge';
 import { readSamplerSettings } from '../../nodes/eval/sampler-settings';
 import { scoreVqa } from '../../nodes/eval/score-vqa';
@@ -302,6 +306,56 @@ async function readingProbe(ck: LoadedCheckpoint, n: number): Promise<void> {
   console.log(`  ${(total[0] / total[1]).toFixed(3)} of ${total[1]} (${per})`);
 }
 
+/** Per head: the mean share of an image query's attention weight that falls on text keys in block b. */
+function textShare(b: JointBlock, x: tf.Tensor3D, c: tf.Tensor3D, sy: tf.Tensor2D): number[] {
+  const mx = chunkLast(b.norm1.forward(sy) as tf.Tensor2D, 6);
+  const mc = chunkLast(b.norm1Context.forward(sy) as tf.Tensor2D, 6);
+  const xn = adaLayerNorm(x, mx[0], mx[1]);
+  const cn = adaLayerNorm(c, mc[0], mc[1]);
+  const [batch, nx] = x.shape;
+  const m = c.shape[1];
+  const h = b.heads;
+  const dh = b.width / h;
+  const split = (t: tf.Tensor, len: number): tf.Tensor4D =>
+    t.reshape([batch, len, h, dh]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
+  const q = split(b.attn.toQ.forward(xn), nx);
+  const k = tf.concat([split(b.attn.toK.forward(xn), nx), split(b.attn.addK.forward(cn), m)], 2);
+  const p = tf.softmax(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh)));
+  const onText = tf.sum(tf.slice(p, [0, 0, 0, nx], [batch, h, nx, m]), 3);
+  return Array.from(tf.mean(onText, [0, 2]).dataSync());
+}
+
+/** Share of image-query attention on text tokens, per block and head, in one batched forward. */
+function attentionOnText(ck: LoadedCheckpoint, n: number): void {
+  const scenes = scenesOf('pair', n, 91);
+  const z0 = latents(ck, scenes);
+  const enc = encode(
+    ck,
+    scenes.map((s) => fullCaption(s)),
+  );
+  const zs = noised(z0, 0.75);
+  const shares: number[][] = [];
+  // Each block's inputs are read as the model passes them; the attention weights are recomputed from them.
+  const blocks = ck.transformer.blocks;
+  const saved = blocks.map((b) => b.forward.bind(b));
+  blocks.forEach((b, i) => {
+    b.forward = (...args: Parameters<typeof b.forward>) => {
+      shares.push(tf.tidy(() => textShare(b, args[0], args[1], args[2])));
+      return saved[i](...args);
+    };
+  });
+  try {
+    const out = ck.transformer.forward(zs, 750, enc, { text: false });
+    out.velocity?.dispose();
+  } finally {
+    blocks.forEach((b, i) => (b.forward = saved[i]));
+    tf.dispose([z0, enc, zs]);
+  }
+  shares.forEach((perHead, i) =>
+    console.log(`  block ${i + 1}: ${perHead.map((v, h) => `head ${h + 1} ${v.toFixed(2)}`).join(', ')}`),
+  );
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const nAt = args.indexOf('--n');
@@ -324,6 +378,8 @@ async function main(): Promise<void> {
   textBindingProbe(ck);
   console.log('reading: questions about a caption in the prompt, on a blank canvas:');
   await readingProbe(ck, n);
+  console.log('image-query attention on the text (two-object scenes at σ 0.75, under their captions):');
+  attentionOnText(ck, n);
 }
 
 void main().then(() => process.exit(0));
