@@ -26,24 +26,28 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+/** The ONNX export of `t5` encodes two sequences of each length as the tfjs model does (to 1e-4). */
+async function expectAgreement(t5: T5Encoder, lengths: number[]): Promise<void> {
+  const onnx = await OnnxTextEncoder.fromModel(t5, { cacheDir: dir });
+  for (const M of lengths) {
+    const ids = tf.tensor2d(
+      Array.from({ length: 2 * M }, (_, i) => (i * 7 + 3) % 20),
+      [2, M],
+      'int32',
+    );
+    const ref = t5.encode(ids);
+    const got = await onnx.encode(ids);
+    expect(got.shape).toEqual([2, M, 8]);
+    expect(maxAbsDiff(got, ref)).toBeLessThan(1e-4);
+    tf.dispose([ids, ref, got]);
+  }
+  onnx.dispose();
+  t5.dispose();
+}
+
 describe.each(['gated-gelu', 'relu', 'gelu', 'gated-relu'])('OnnxTextEncoder (%s)', (ff) => {
   it('agrees with T5Encoder for lengths within and far beyond the bias distance', async () => {
-    const t5 = randomizeModule(new T5Encoder({ ...BASE, feed_forward_proj: ff }), 7);
-    const onnx = await OnnxTextEncoder.fromModel(t5, { cacheDir: dir });
-    for (const M of [1, 5, 24]) {
-      const ids = tf.tensor2d(
-        Array.from({ length: 2 * M }, (_, i) => (i * 7 + 3) % 20),
-        [2, M],
-        'int32',
-      );
-      const ref = t5.encode(ids);
-      const got = await onnx.encode(ids);
-      expect(got.shape).toEqual([2, M, 8]);
-      expect(maxAbsDiff(got, ref)).toBeLessThan(1e-4);
-      tf.dispose([ids, ref, got]);
-    }
-    onnx.dispose();
-    t5.dispose();
+    await expectAgreement(randomizeModule(new T5Encoder({ ...BASE, feed_forward_proj: ff }), 7), [1, 5, 24]);
   });
 });
 
@@ -77,21 +81,7 @@ it('a standard-ops graph (no onnxruntime contrib ops) gives the same states', as
 });
 
 it('token shift (not part of T5): the ONNX graph mixes the same neighbours', async () => {
-  const t5 = randomizeModule(new T5Encoder({ ...BASE, token_shift: true }), 11);
-  const onnx = await OnnxTextEncoder.fromModel(t5, { cacheDir: dir });
-  for (const M of [1, 2, 9]) {
-    const ids = tf.tensor2d(
-      Array.from({ length: 2 * M }, (_, i) => (i * 5 + 2) % 20),
-      [2, M],
-      'int32',
-    );
-    const ref = t5.encode(ids);
-    const got = await onnx.encode(ids);
-    expect(maxAbsDiff(got, ref)).toBeLessThan(1e-4);
-    tf.dispose([ids, ref, got]);
-  }
-  onnx.dispose();
-  t5.dispose();
+  await expectAgreement(randomizeModule(new T5Encoder({ ...BASE, token_shift: true }), 11), [1, 2, 9]);
 });
 
 it('learned absolute positions (not part of T5): the ONNX graph adds the same rows', async () => {
