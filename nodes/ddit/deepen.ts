@@ -142,7 +142,7 @@ export const DeepenCheckpoint = defineNode({
   },
   outputs: { file: { type: 'STRING' } },
   validate({ add_layers, text_token_shift }) {
-    if (add_layers === 0 && text_token_shift === false)
+    if (add_layers === 0 && !text_token_shift)
       return "nothing to add: set 'add_layers' above 0 or turn on 'text_token_shift'";
     return undefined;
   },
