@@ -19,6 +19,7 @@ import { truncatedSigmas } from '../sampling/flow-schedule';
 import { Rng } from '../sampling/random';
 import { sampleTextBatch } from '../sampling/text-sampling';
 import { captionTemplateFor, encodeForText, questionTemplate } from '../sampling/text-tasks';
+import type { TextEncoderLike } from '../sampling/interfaces';
 import type { TextTemplate } from '../sampling/templates';
 import { asModel, asTextEncoder, asVae } from '../sampling/values';
 import type { T5Encoder } from '../text/t5';
@@ -74,6 +75,25 @@ async function toImages(t: tf.Tensor4D): Promise<RgbImage[]> {
   });
 }
 
+/** Encoder states [B, length, D] of prompts, each tokenised to exactly `length` ids (EOS-padded). */
+export async function encodePrompts(
+  encoder: TextEncoderLike,
+  tok: TextTokenizer,
+  texts: string[],
+  length: number,
+): Promise<tf.Tensor3D> {
+  const ids = tf.tensor2d(
+    texts.map((t) => tok.encodePadded(t, length)),
+    undefined,
+    'int32',
+  );
+  try {
+    return await encoder.encode(ids);
+  } finally {
+    ids.dispose();
+  }
+}
+
 export function dditEvalModel(parts: DDiTParts, options: DDiTEvalOptions): DDiTEvalModel {
   const who = 'eval';
   const { settings } = options;
@@ -83,18 +103,8 @@ export function dditEvalModel(parts: DDiTParts, options: DDiTEvalOptions): DDiTE
   const vae = asVae(inferenceModel(parts.vae), who);
   const encoded = new Map<string, tf.Tensor3D>();
 
-  const encode = async (texts: string[], length: number): Promise<tf.Tensor3D> => {
-    const ids = tf.tensor2d(
-      texts.map((t) => tok.encodePadded(t, length)),
-      undefined,
-      'int32',
-    );
-    try {
-      return await encoder.encode(ids);
-    } finally {
-      ids.dispose();
-    }
-  };
+  const encode = (texts: string[], length: number): Promise<tf.Tensor3D> =>
+    encodePrompts(encoder, tok, texts, length);
   /** Encodings reused by every batch (the negative prompt), kept until dispose(). */
   const encodeOnce = async (text: string, length: number): Promise<tf.Tensor3D> => {
     const key = `${length}\0${text}`;

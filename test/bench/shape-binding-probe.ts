@@ -241,18 +241,12 @@ function textBindingProbe(ck: LoadedCheckpoint): void {
     { name: 'encoder output', states: enc.arraySync() },
   ];
   // the text stream after each block, on a noise image at σ 0.6 (what the image stream attends to)
-  const blocks = ck.transformer.blocks;
-  const saved = blocks.map((b) => b.forward.bind(b));
-  blocks.forEach((b, i) => {
-    b.forward = (...args: Parameters<typeof b.forward>) => {
-      const out = saved[i](...args);
-      streams.push({ name: `after block ${i + 1}`, states: out[1].arraySync() });
-      return out;
-    };
-  });
   const z = tf.randomNormal([rows.length, 8, 8, 4], 0, 1, 'float32', 3) as tf.Tensor4D;
-  const o = ck.transformer.forward(z, 600, enc, { text: true });
-  blocks.forEach((b, i) => (b.forward = saved[i]));
+  const o = observeBlocks(
+    ck,
+    (i, _b, _args, out) => streams.push({ name: `after block ${i + 1}`, states: out[1].arraySync() }),
+    () => ck.transformer.forward(z, 600, enc, { text: true }),
+  );
   tf.dispose([z, enc, o.velocity!, o.logits!]);
   for (const { name, states } of streams) {
     const colorAtShape = probeAccuracy(
@@ -306,6 +300,33 @@ async function readingProbe(ck: LoadedCheckpoint, n: number): Promise<void> {
   console.log(`  ${(total[0] / total[1]).toFixed(3)} of ${total[1]} (${per})`);
 }
 
+type BlockForward = JointBlock['forward'];
+
+/**
+ * Runs `run` with `observe` seeing every joint block's inputs and outputs as the model passes them (the
+ * blocks' forwards are wrapped for the call and put back after it).
+ */
+function observeBlocks<T>(
+  ck: LoadedCheckpoint,
+  observe: (i: number, b: JointBlock, args: Parameters<BlockForward>, out: ReturnType<BlockForward>) => void,
+  run: () => T,
+): T {
+  const blocks = ck.transformer.blocks;
+  const saved = blocks.map((b) => b.forward.bind(b));
+  blocks.forEach((b, i) => {
+    b.forward = (...args: Parameters<BlockForward>) => {
+      const out = saved[i](...args);
+      observe(i, b, args, out);
+      return out;
+    };
+  });
+  try {
+    return run();
+  } finally {
+    blocks.forEach((b, i) => (b.forward = saved[i]));
+  }
+}
+
 /** Per head: the mean share of an image query's attention weight that falls on text keys in block b. */
 function textShare(b: JointBlock, x: tf.Tensor3D, c: tf.Tensor3D, sy: tf.Tensor2D): number[] {
   const mx = chunkLast(b.norm1.forward(sy) as tf.Tensor2D, 6);
@@ -335,20 +356,15 @@ function attentionOnText(ck: LoadedCheckpoint, n: number): void {
   );
   const zs = noised(z0, 0.75);
   const shares: number[][] = [];
-  // Each block's inputs are read as the model passes them; the attention weights are recomputed from them.
-  const blocks = ck.transformer.blocks;
-  const saved = blocks.map((b) => b.forward.bind(b));
-  blocks.forEach((b, i) => {
-    b.forward = (...args: Parameters<typeof b.forward>) => {
-      shares.push(tf.tidy(() => textShare(b, args[0], args[1], args[2])));
-      return saved[i](...args);
-    };
-  });
+  // each block's inputs as the model passes them; the attention weights are recomputed from them
   try {
-    const out = ck.transformer.forward(zs, 750, enc, { text: false });
+    const out = observeBlocks(
+      ck,
+      (_i, b, [x, c, sy]) => shares.push(tf.tidy(() => textShare(b, x, c, sy))),
+      () => ck.transformer.forward(zs, 750, enc, { text: false }),
+    );
     out.velocity?.dispose();
   } finally {
-    blocks.forEach((b, i) => (b.forward = saved[i]));
     tf.dispose([z0, enc, zs]);
   }
   shares.forEach((perHead, i) =>

@@ -16,6 +16,7 @@ import { loadCheckpoint } from '../../nodes/ddit/checkpoint';
 import { inferenceModel } from '../../nodes/ddit/inference';
 import type { RgbImage } from '../../nodes/data/shapes/render';
 import { SHAPES, type Shape } from '../../nodes/data/shapes/world';
+import { encodePrompts } from '../../nodes/eval/ddit-model';
 import { generateEvalSet } from '../../nodes/eval/generate-eval-set';
 import { runEvaluation, type EvalModel, type ItemContext } from '../../nodes/eval/run-eval';
 import { readSamplerSettings } from '../../nodes/eval/sampler-settings';
@@ -85,18 +86,8 @@ async function main(): Promise<void> {
   const vae = asVae(inferenceModel(ck.vae), 'probe');
   const f = ck.vae.config.downsample_factor;
   const channels = ck.vae.config.latent_channels;
-  const encode = async (texts: string[]): Promise<tf.Tensor3D> => {
-    const ids = tf.tensor2d(
-      texts.map((t) => ck.tokenizer.encodePadded(t, s.length)),
-      undefined,
-      'int32',
-    );
-    try {
-      return await encoder.encode(ids);
-    } finally {
-      ids.dispose();
-    }
-  };
+  const encode = (texts: string[]): Promise<tf.Tensor3D> =>
+    encodePrompts(encoder, ck.tokenizer, texts, s.length);
   const set = generateEvalSet({ name: 'shapes-generated-777', seed: 777, t2i: n, caption: 0, vqa: 0 });
   console.log(`${path.relative(process.cwd(), ckpt)}, ${n} generated prompts (seed 777), Euler ${s.steps}`);
   for (const [a, b] of modes) {
