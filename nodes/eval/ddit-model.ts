@@ -3,7 +3,8 @@
  * (sampler-settings.ts), batched over items.
  *
  *   text-to-image  TextEncode (prompt, negative) → CFGGuider → FlowMatchScheduler sigmas → EmptyLatent noised
- *                  with the item's seed → Euler flow sampler → VAE decode;
+ *                  with the item's seed → Euler flow sampler → VAE decode (→ SelfCheckSelect of the item's
+ *                  candidates, seeded with the item's seed, when the workflow has one);
  *   caption        VAE posterior sample (item seed) → Caption's template → masked sampler (item seed);
  *   vqa            as caption, with AnswerQuestion's template for the question.
  * Each item gets its own noise and its own text-sampler generator, so an item samples what the workflow run
@@ -22,6 +23,8 @@ import { captionTemplateFor, encodeForText, questionTemplate } from '../sampling
 import type { TextEncoderLike } from '../sampling/interfaces';
 import type { TextTemplate } from '../sampling/templates';
 import { asModel, asTextEncoder, asVae } from '../sampling/values';
+import { PROMPT_READERS } from '../sampling/prompt-readers';
+import { bestOfEach, selfCheck, type SelfCheckPlan } from '../sampling/self-check';
 import type { T5Encoder } from '../text/t5';
 import type { TextTokenizer } from '../text/tokenizer';
 import type { AutoencoderKL } from '../vae/model';
@@ -113,15 +116,43 @@ export function dditEvalModel(parts: DDiTParts, options: DDiTEvalOptions): DDiTE
     return e;
   };
 
+  /** SelfCheckSelect's choice among each item's n candidates (rows i·n … i·n + n − 1 of images). */
+  const pickCandidates = async (
+    prompts: string[],
+    ctx: ItemContext[],
+    images: tf.Tensor4D,
+    n: number,
+  ): Promise<number[]> => {
+    const sc = settings.t2i.selfCheck!;
+    const read = PROMPT_READERS[sc.reader];
+    const plans = prompts.map((p) => read(p));
+    const res = await selfCheck({
+      model,
+      encoder,
+      tokenizer: tok,
+      vae,
+      images,
+      plans: plans.flatMap((p) => new Array<SelfCheckPlan>(n).fill(p)),
+      seeds: ctx.flatMap((c) => Array.from({ length: n }, (_, k) => c.seed + k)),
+      settings: sc,
+      who: 'eval self-check',
+    });
+    return bestOfEach(res.scores, n);
+  };
+
   const textToImageBatch = async (prompts: string[], ctx: ItemContext[]): Promise<RgbImage[]> => {
     const s = settings.t2i;
     const negative = s.negative ? await encodeOnce(s.negative.text, s.negative.length) : undefined;
+    const selfCheckOn = !options.unconditional && s.selfCheck !== undefined && s.candidates > 1;
     let guider: CfgGuider;
     let positive: tf.Tensor3D | undefined;
     if (options.unconditional) {
       guider = new CfgGuider(model, { embeds: negative ?? (await encodeOnce('', s.length)) }, undefined, 1);
     } else {
-      positive = await encode(prompts, s.length);
+      positive = await encode(
+        selfCheckOn ? prompts.flatMap((p) => new Array<string>(s.candidates).fill(p)) : prompts,
+        s.length,
+      );
       guider = new CfgGuider(
         model,
         { embeds: positive },
@@ -135,7 +166,9 @@ export function dditEvalModel(parts: DDiTParts, options: DDiTEvalOptions): DDiTE
     const C = parts.vae.config.latent_channels;
     if (s.width % f !== 0 || s.height % f !== 0)
       throw new Error(`eval: ${s.width}×${s.height} is not divisible by the VAE's factor ${f}`);
-    const empty = tf.zeros([1, s.height / f, s.width / f, C]) as tf.Tensor4D;
+    // With a self-check, each item draws its N candidates as the workflow's EmptyLatent batch of N would.
+    const n = selfCheckOn ? s.candidates : 1;
+    const empty = tf.zeros([n, s.height / f, s.width / f, C]) as tf.Tensor4D;
     const starts = ctx.map((c) => noisedStart(empty, sigmas[0], new Rng(c.seed)));
     const z = tf.concat(starts, 0);
     tf.dispose([empty, ...starts]);
@@ -144,7 +177,10 @@ export function dditEvalModel(parts: DDiTParts, options: DDiTEvalOptions): DDiTE
     try {
       samples = await sampleEuler(guider, sigmas, z);
       images = await vae.decode(samples);
-      return await toImages(images);
+      if (n === 1) return await toImages(images);
+      const all = await toImages(images);
+      const chosen = await pickCandidates(prompts, ctx, images, n);
+      return chosen.map((k, i) => all[i * n + k]);
     } finally {
       tf.dispose([
         z,

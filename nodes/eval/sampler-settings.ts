@@ -9,6 +9,9 @@ import { toApiPrompt } from '../../server/engine/convert';
 import type { NodeRegistry } from '../../server/engine/registry';
 import type { AnyNodeDefinition, ApiNode, ApiPrompt } from '../../server/engine/types';
 import { AnswerQuestion, Caption, CFGGuider, FlowMatchSampler, FlowMatchScheduler } from '../sampling/nodes';
+import { PROMPT_READER_NAMES, type PromptReader } from '../sampling/prompt-readers';
+import type { SelfCheckSettings } from '../sampling/self-check';
+import { SelfCheckSelect } from '../sampling/self-check-node';
 import { TextEncode } from '../text/nodes';
 import { EmptyLatent } from '../vae/nodes';
 
@@ -25,6 +28,13 @@ export interface TextToImageSettings {
   denoise: number;
   width: number;
   height: number;
+  /**
+   * Candidates drawn per prompt (EmptyLatent batch_size) of which a SelfCheckSelect keeps one; 1 when the
+   * workflow has no SelfCheckSelect (then the first image of a batch is the sample).
+   */
+  candidates: number;
+  /** The SelfCheckSelect's settings, when the workflow has one. */
+  selfCheck?: SelfCheckSettings & { reader: PromptReader };
 }
 
 export interface CaptionSettings {
@@ -65,10 +75,15 @@ class WorkflowReader {
 
   /** The first node of a type (ids in numeric order). */
   node(def: AnyNodeDefinition): Found {
+    const found = this.maybeNode(def);
+    if (!found) throw new Error(`${path.basename(this.file)} has no ${def.type} node`);
+    return found;
+  }
+
+  maybeNode(def: AnyNodeDefinition): Found | undefined {
     const ids = Object.keys(this.prompt).sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
     const id = ids.find((i) => this.prompt[i].class_type === def.type);
-    if (id === undefined) throw new Error(`${path.basename(this.file)} has no ${def.type} node`);
-    return [id, this.prompt[id]];
+    return id === undefined ? undefined : [id, this.prompt[id]];
   }
 
   /** The node an input is linked to, which must be of type def; undefined when the input is absent. */
@@ -147,7 +162,28 @@ export function textToImageSettings(file: string, registry?: NodeRegistry): Text
     denoise: w.value(scheduler, FlowMatchScheduler, 'denoise', 'number'),
     width: w.value(latent, EmptyLatent, 'width', 'number'),
     height: w.value(latent, EmptyLatent, 'height', 'number'),
+    candidates: 1,
   };
+  const check = w.maybeNode(SelfCheckSelect);
+  if (check) {
+    s.candidates = w.value(latent, EmptyLatent, 'batch_size', 'number');
+    const reader = w.value<string>(check, SelfCheckSelect, 'reader', 'string');
+    if (!(PROMPT_READER_NAMES as string[]).includes(reader))
+      throw new Error(
+        `${path.basename(file)}: SelfCheckSelect reader '${reader}' is not one of ${PROMPT_READER_NAMES.join(', ')}`,
+      );
+    s.selfCheck = {
+      reader: reader as PromptReader,
+      promptFormat: w.value(check, SelfCheckSelect, 'prompt_format', 'string'),
+      vizwiz: false,
+      answerLength: w.value(check, SelfCheckSelect, 'answer_length', 'number'),
+      captionPrompt: w.value(check, SelfCheckSelect, 'caption_prompt', 'string'),
+      captionLength: w.value(check, SelfCheckSelect, 'caption_length', 'number'),
+      captionSteps: w.value(check, SelfCheckSelect, 'caption_steps', 'number'),
+      captionTemperature: 0,
+      captionWeight: w.value(check, SelfCheckSelect, 'caption_weight', 'number'),
+    };
+  }
   if (negative) {
     s.negative = {
       text: w.value(negative, TextEncode, 'text', 'string'),
@@ -200,7 +236,9 @@ export function describeSettings(s: SamplerSettings): string {
   const t = s.t2i;
   return [
     `text-to-image: Euler flow sampler, ${t.steps} steps, shift ${t.shift}, CFG ${t.cfg}` +
-      `${t.negative ? ` (negative "${t.negative.text}")` : ''}, ${t.width}×${t.height} (${path.basename(s.sources.t2i)})`,
+      `${t.negative ? ` (negative "${t.negative.text}")` : ''}, ${t.width}×${t.height}` +
+      `${t.selfCheck && t.candidates > 1 ? `, best of ${t.candidates} by self-check (${t.selfCheck.reader} reader, caption weight ${t.selfCheck.captionWeight})` : ''}` +
+      ` (${path.basename(s.sources.t2i)})`,
     `caption: masked sampler, ${s.caption.steps} steps, temperature ${s.caption.temperature}, length ${s.caption.length}, prompt ` +
       `${JSON.stringify(s.caption.prompt)} (${path.basename(s.sources.caption)})`,
     `vqa: masked sampler, ${s.vqa.steps} steps, temperature ${s.vqa.temperature}, length ${s.vqa.length}, prompt ` +
@@ -213,6 +251,7 @@ const OVERRIDABLE: Record<string, [AnyNodeDefinition, string]> = {
   't2i.cfg': [CFGGuider, 'cfg'],
   't2i.steps': [FlowMatchScheduler, 'steps'],
   't2i.shift': [FlowMatchScheduler, 'shift'],
+  't2i.candidates': [EmptyLatent, 'batch_size'],
   'caption.steps': [Caption, 'steps'],
   'caption.temperature': [Caption, 'temperature'],
   'vqa.steps': [AnswerQuestion, 'steps'],
@@ -256,6 +295,10 @@ export function overrideSamplerSettings(s: SamplerSettings, spec: string): Sampl
     const [section, field] = key.split('.') as ['t2i' | 'caption' | 'vqa', string];
     (out[section] as unknown as Record<string, number>)[field] = v;
   }
+  if (out.t2i.candidates > 1 && !out.t2i.selfCheck)
+    throw new Error(
+      '--sampler: t2i.candidates above 1 needs a SelfCheckSelect in the text-to-image workflow',
+    );
   if (out.t2i.cfg !== 1 && !out.t2i.negative)
     throw new Error(
       '--sampler: t2i.cfg other than 1 needs a negative prompt, which the text-to-image workflow lacks',

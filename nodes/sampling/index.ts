@@ -7,6 +7,7 @@ import {
   FlowMatchScheduler,
   MaskedTextSampler,
 } from './nodes';
+import { SelfCheckSelect } from './self-check-node';
 
 export const nodes: AnyNodeDefinition[] = [
   FlowMatchScheduler,
@@ -15,4 +16,5 @@ export const nodes: AnyNodeDefinition[] = [
   MaskedTextSampler,
   Caption,
   AnswerQuestion,
+  SelfCheckSelect,
 ];

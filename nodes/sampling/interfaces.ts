@@ -49,6 +49,8 @@ export interface TokenizerLike {
 export interface Conditioning {
   embeds: tf.Tensor3D;
   ids?: number[][];
+  /** The prompt text per row, when it was encoded from text (what SelfCheckSelect reads). */
+  text?: string[];
 }
 
 /** LATENT socket value: samples already shifted and scaled for the DiT. */

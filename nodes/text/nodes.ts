@@ -102,7 +102,7 @@ export const TextEncode = defineNode({
   displayName: 'Text Encode (T5)',
   category: 'conditioning',
   description:
-    'Encodes a prompt (or given TOKENS) with the text encoder into CONDITIONING {embeds [B,M,d], ids}. No attention mask: padding (EOS) is encoded like any token, as in training.',
+    'Encodes a prompt (or given TOKENS) with the text encoder into CONDITIONING {embeds [B,M,d], ids, and the text when encoded from text}. No attention mask: padding (EOS) is encoded like any token, as in training.',
   inputs: {
     tokenizer: { type: 'TOKENIZER' },
     text_encoder: { type: 'TEXT_ENCODER' },
@@ -115,6 +115,7 @@ export const TextEncode = defineNode({
     const tok = expectTokenizer(tokenizer);
     const enc = expectEncoder(text_encoder);
     let ids: number[][];
+    let texts: string[] | undefined;
     if (tokens !== undefined && tokens !== null) {
       const t = tokens as Tokens;
       if (
@@ -127,11 +128,12 @@ export const TextEncode = defineNode({
       ids = t.ids.map((r) => r.slice());
     } else {
       ids = [tok.encodePadded(text, length)];
+      texts = [text];
     }
     const idsT = tf.tensor2d(ids, undefined, 'int32');
     try {
       const embeds = await enc.encode(idsT);
-      return { conditioning: { embeds, ids } };
+      return { conditioning: texts ? { embeds, ids, text: texts } : { embeds, ids } };
     } finally {
       idsT.dispose();
     }

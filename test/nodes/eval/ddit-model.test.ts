@@ -112,7 +112,9 @@ describe('the D-DiT eval model on the bundled checkpoint', () => {
       expect(answer).toBe(vqa.outputs['4'].text?.[0]);
 
       const prompt = 'a red circle left of a blue square';
-      const t2i = await engine.execute(workflow('text-to-image.json', { '2.text': prompt, '7.seed': seed }));
+      const t2i = await engine.execute(
+        workflow('text-to-image.json', { '2.text': prompt, '7.seed': seed, '10.seed': seed }),
+      );
       expect(t2i.error?.message ?? t2i.status).toBe('success');
       const saved = PNG.sync.read(fs.readFileSync(path.join(output, t2i.outputs['9'].images![0].filename)));
       const [generated] = await model.textToImageBatch!([prompt], ctxs([seed]));

@@ -4,6 +4,7 @@ import * as path from 'path';
 import {
   captionSettings,
   describeSettings,
+  overrideSamplerSettings,
   readSamplerSettings,
   textToImageSettings,
   WORKFLOWS_DIR,
@@ -68,6 +69,31 @@ describe('sampler settings from the shipped workflows', () => {
     expect(s.t2i.shift).toBe(3); // FlowMatchScheduler's default
     expect(s.vqa.steps).toBe(3);
     expect(s.sources.vqa).toBe(path.join(dir, 'vqa.json'));
+  });
+
+  it('reads the self-check and its candidates, or one candidate without it', () => {
+    const s = readSamplerSettings();
+    const t2i = read('text-to-image.json');
+    const check = nodeOf(t2i, 'SelfCheckSelect').inputs;
+    expect(s.t2i.candidates).toBe(nodeOf(t2i, 'EmptyLatent').inputs.batch_size);
+    expect(s.t2i.selfCheck).toMatchObject({ reader: check.reader, captionWeight: check.caption_weight });
+    expect(describeSettings(s)).toContain(`best of ${s.t2i.candidates} by self-check`);
+    expect(overrideSamplerSettings(s, 't2i.candidates=1').t2i.candidates).toBe(1);
+
+    const dir = copyWorkflows((name, w) => {
+      if (name !== 'text-to-image.json') return;
+      for (const k of Object.keys(w)) if (w[k].class_type === 'SelfCheckSelect') delete w[k];
+    });
+    const plain = readSamplerSettings(dir);
+    expect(plain.t2i.candidates).toBe(1);
+    expect(plain.t2i.selfCheck).toBeUndefined();
+    expect(() => overrideSamplerSettings(plain, 't2i.candidates=4')).toThrow(
+      't2i.candidates above 1 needs a SelfCheckSelect in the text-to-image workflow',
+    );
+    const odd = copyWorkflows((name, w) => {
+      if (name === 'text-to-image.json') nodeOf(w, 'SelfCheckSelect').inputs.reader = 'klingon';
+    });
+    expect(() => readSamplerSettings(odd)).toThrow("SelfCheckSelect reader 'klingon' is not one of shapes");
   });
 
   it('says which node and input it cannot read', () => {

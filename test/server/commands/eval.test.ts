@@ -123,7 +123,7 @@ describe('ddit eval: flags and files', () => {
     expect(shipped.t2i.steps).not.toBe(40); // the shipped object is left as it was
     expect(planEval({ sampler: 't2i.shift=2' }, opts).sampler).toBe('t2i.shift=2');
     expect(() => planEval({ sampler: 't2i.eta=1' }, opts)).toThrow(
-      "--sampler: unknown setting 't2i.eta' (one of t2i.cfg, t2i.steps, t2i.shift, caption.steps, caption.temperature, vqa.steps, vqa.temperature)",
+      "--sampler: unknown setting 't2i.eta' (one of t2i.cfg, t2i.steps, t2i.shift, t2i.candidates, caption.steps, caption.temperature, vqa.steps, vqa.temperature)",
     );
     expect(() => planEval({ sampler: 't2i.steps=2.5' }, opts)).toThrow(
       "--sampler: t2i.steps must be an integer in [1, 1000], got '2.5'",

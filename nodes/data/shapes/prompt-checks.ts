@@ -1,0 +1,135 @@
+/**
+ * What a text-to-image prompt of the shapes world asks for, as checks the model's own text head can run on
+ * a candidate image (self-check, nodes/sampling/self-check.ts): questions of the VQA forms the model was
+ * trained on, each with the answer the prompt implies, and a comparison of the prompt's relation and position
+ * claims with a caption. Both read the prompt with the caption grammar (parse-caption.ts); a prompt it cannot
+ * read yields no checks.
+ */
+import { parseCaption, type ParsedCaption } from './parse-caption';
+import type { Relation } from './relations';
+import { COLORS } from './world';
+
+export interface PromptQuestion {
+  question: string;
+  /** The answer the prompt implies (one word). */
+  answer: string;
+  /**
+   * Questions sharing a group are alternatives, of which the best-answered counts: an object named without
+   * a colour is asked about once per colour ("is there a red circle?", "is there a green circle?", …).
+   */
+  group?: number;
+}
+
+const COUNT_WORDS = ['zero', 'one', 'two', 'three', 'four'] as const;
+
+/**
+ * "is there a {colour} {shape}?" → yes for every object the prompt names (every colour as alternatives where
+ * it names none), "how many {shape}s are there?" → the number for a counted group, and "where is the
+ * {shape}?" → the position a single object is placed at.
+ */
+export function promptQuestions(prompt: string | ParsedCaption): PromptQuestion[] {
+  const parsed = typeof prompt === 'string' ? parseCaption(prompt) : prompt;
+  const out: PromptQuestion[] = [];
+  parsed.groups.forEach((g, group) => {
+    if (g.color) out.push({ question: `is there a ${g.color} ${g.shape}?`, answer: 'yes' });
+    else for (const c of COLORS) out.push({ question: `is there a ${c} ${g.shape}?`, answer: 'yes', group });
+    if (g.count > 1 && g.count < COUNT_WORDS.length)
+      out.push({ question: `how many ${g.shape}s are there?`, answer: COUNT_WORDS[g.count] });
+    if (g.where && parsed.groups.length === 1 && g.count === 1)
+      out.push({ question: `where is the ${g.shape}?`, answer: g.where });
+  });
+  return out;
+}
+
+const CONVERSE: Readonly<Record<Relation, Relation>> = {
+  'left of': 'right of',
+  'right of': 'left of',
+  above: 'below',
+  below: 'above',
+};
+
+/** At most this many objects are expanded from either text (the world has at most four). */
+const MAX_OBJECTS = 8;
+
+interface NamedObject {
+  group: number;
+  shape: string;
+  color?: string;
+  size?: string;
+}
+
+function objectsOf(p: ParsedCaption): NamedObject[] {
+  const out: NamedObject[] = [];
+  p.groups.forEach((g, group) => {
+    for (let k = 0; k < g.count && out.length < MAX_OBJECTS; k++)
+      out.push({ group, shape: g.shape, color: g.color, size: g.size });
+  });
+  return out;
+}
+
+/**
+ * How far a caption confirms the prompt's relations and positions: under the pairing of the prompt's objects
+ * with the caption's (same shape, and every colour and size the prompt states) that scores best, +1 for each
+ * relation the caption states the same way (or as its converse) and each position it states alike, −1 for each
+ * it states the other way, over the pairings that pair the most objects. Claims the caption is silent on, or
+ * about objects it does not name, count 0, as does a prompt without claims.
+ */
+export function captionClaims(prompt: string | ParsedCaption, caption: string | ParsedCaption): number {
+  const p = typeof prompt === 'string' ? parseCaption(prompt) : prompt;
+  const c = typeof caption === 'string' ? parseCaption(caption) : caption;
+  if (p.relations.length === 0 && !p.groups.some((g) => g.where)) return 0;
+  const want = objectsOf(p);
+  const have = objectsOf(c);
+  const assign: number[] = new Array<number>(want.length).fill(-1);
+  const used = new Array<boolean>(have.length).fill(false);
+
+  const captionGroup = (promptGroup: number): number | undefined => {
+    const i = want.findIndex((w) => w.group === promptGroup);
+    return i >= 0 && assign[i] >= 0 ? have[assign[i]].group : undefined;
+  };
+  const states = (a: number, rel: Relation, b: number): boolean =>
+    c.relations.some((r) => r.a === a && r.b === b && r.rel === rel);
+  const score = (): number => {
+    let s = 0;
+    for (const r of p.relations) {
+      const a = captionGroup(r.a);
+      const b = captionGroup(r.b);
+      if (a === undefined || b === undefined) continue;
+      if (states(a, r.rel, b) || states(b, CONVERSE[r.rel], a)) s += 1;
+      else if (states(a, CONVERSE[r.rel], b) || states(b, r.rel, a)) s -= 1;
+    }
+    p.groups.forEach((g, pg) => {
+      const cg = captionGroup(pg);
+      const where = cg === undefined ? undefined : c.groups[cg].where;
+      if (g.where && where) s += where === g.where ? 1 : -1;
+    });
+    return s;
+  };
+
+  // Depth-first over partial one-to-one pairings (an object may stay unpaired, at most 8 × 8 objects): the
+  // pairings that pair the most objects, and of those the best score, so that leaving an object unpaired
+  // cannot dodge a contradiction.
+  let bestPaired = -1;
+  let best = 0;
+  const search = (i: number, paired: number): void => {
+    if (i === want.length) {
+      const s = score();
+      if (paired > bestPaired || (paired === bestPaired && s > best)) [bestPaired, best] = [paired, s];
+      return;
+    }
+    const w = want[i];
+    for (let j = 0; j < have.length; j++) {
+      const h = have[j];
+      if (used[j] || h.shape !== w.shape || (w.color && h.color !== w.color) || (w.size && h.size !== w.size))
+        continue;
+      used[j] = true;
+      assign[i] = j;
+      search(i + 1, paired + 1);
+      used[j] = false;
+      assign[i] = -1;
+    }
+    search(i + 1, paired);
+  };
+  search(0, 0);
+  return best;
+}

@@ -1,0 +1,191 @@
+/**
+ * Self-check: the D-DiT's text head scores candidate images for a prompt, so that the best of several samples
+ * can be kept. The same model that drew an image reads it back:
+ *
+ *   score = Σ_q log p(answer_q | image, question_q)  +  w · claims(caption)
+ *
+ * where the questions and their answers come from the prompt (a world-specific reader, see
+ * nodes/data/shapes/prompt-checks.ts), each answer's probability is read at the first position of the answer
+ * slot with the whole slot masked (one forward per question, no sampling), questions of one group are
+ * alternatives of which the best counts, and claims(caption) compares a caption sampled for the image (as the
+ * Caption node would) with the prompt's relations and positions. Higher is better.
+ */
+import { tf } from '../../server/runtime/tf';
+import type { DualModel, TextEncoderLike, TokenizerLike, VaeLike } from './interfaces';
+import { sampleTextBatch } from './text-sampling';
+import { textProbabilities } from './text-model';
+import { captionTemplateFor, questionTemplate } from './text-tasks';
+
+export interface CheckQuestion {
+  question: string;
+  answer: string;
+  /** Questions with the same group are alternatives; the best-answered one counts. */
+  group?: number;
+}
+
+/** What one candidate is checked against (from its prompt). */
+export interface SelfCheckPlan {
+  questions: readonly CheckQuestion[];
+  /** Scores a caption of the candidate against the prompt; absent: no caption is sampled for it. */
+  claims?: (caption: string) => number;
+}
+
+export interface SelfCheckSettings {
+  /** AnswerQuestion's prompt format ({question} is replaced), its VizWiz hint and token length. */
+  promptFormat: string;
+  vizwiz: boolean;
+  answerLength: number;
+  /** Caption's prompt, token length, steps and temperature. */
+  captionPrompt: string;
+  captionLength: number;
+  captionSteps: number;
+  captionTemperature: number;
+  /** w above; 0 samples no captions. */
+  captionWeight: number;
+}
+
+export interface SelfCheckRequest {
+  model: DualModel;
+  encoder: TextEncoderLike;
+  tokenizer: TokenizerLike;
+  vae: VaeLike;
+  /** Candidate images [N, H, W, 3] in [0, 1]. */
+  images: tf.Tensor4D;
+  /** One plan and one seed (VAE posterior sample, caption sampler) per image. */
+  plans: readonly SelfCheckPlan[];
+  seeds: readonly number[];
+  settings: SelfCheckSettings;
+  /** Rows per text-head forward (default 64). */
+  chunk?: number;
+  who?: string;
+}
+
+export interface SelfCheckResult {
+  /** Per image: the total score, its question part, and the caption read (when one was sampled). */
+  scores: number[];
+  answers: number[];
+  captions: (string | undefined)[];
+}
+
+function firstToken(tok: TokenizerLike, text: string, who: string): number {
+  const ids = tok.encode(text).filter((id) => id !== tok.eosId);
+  if (ids.length === 0) throw new Error(`${who}: the answer '${text}' has no tokens`);
+  return ids[0];
+}
+
+/** Log-probabilities of each plan's answers, summed per image (the best of each group). */
+async function answerScores(req: SelfCheckRequest, z: tf.Tensor4D, who: string): Promise<number[]> {
+  const { tokenizer: tok, settings: s } = req;
+  const rows: { image: number; q: CheckQuestion; first: number; answer: number; ids: number[] }[] = [];
+  req.plans.forEach((plan, image) => {
+    for (const q of plan.questions) {
+      const t = questionTemplate(q.question, s.promptFormat, s.vizwiz, s.answerLength, tok, who);
+      if (t.firstMasked >= t.ids.length)
+        throw new Error(`${who}: the question '${q.question}' leaves no room for an answer`);
+      rows.push({ image, q, first: t.firstMasked, answer: firstToken(tok, q.answer, who), ids: t.ids });
+    }
+  });
+  const L = s.answerLength;
+  const logp = new Float64Array(rows.length);
+  const chunk = Math.max(1, req.chunk ?? 64);
+  for (let start = 0; start < rows.length; start += chunk) {
+    const part = rows.slice(start, start + chunk);
+    const x = new Int32Array(part.length * L);
+    part.forEach((r, i) => x.set(r.ids, i * L));
+    const idx = tf.tensor1d(
+      part.map((r) => r.image),
+      'int32',
+    );
+    const zr = tf.gather(z, idx) as tf.Tensor4D;
+    idx.dispose();
+    let p: Float32Array;
+    try {
+      p = await textProbabilities(req.model, req.encoder, zr, x, part.length, L, tok.maskId);
+    } finally {
+      zr.dispose();
+    }
+    const V = p.length / (part.length * L);
+    part.forEach((r, i) => (logp[start + i] = Math.log(Math.max(p[(i * L + r.first) * V + r.answer], 1e-9))));
+  }
+  const out = new Array<number>(req.plans.length).fill(0);
+  const best = new Map<string, number>();
+  rows.forEach((r, i) => {
+    if (r.q.group === undefined) out[r.image] += logp[i];
+    else {
+      const key = `${r.image}:${r.q.group}`;
+      best.set(key, Math.max(best.get(key) ?? -Infinity, logp[i]));
+    }
+  });
+  for (const [key, v] of best) out[Number(key.split(':')[0])] += v;
+  return out;
+}
+
+export async function selfCheck(req: SelfCheckRequest): Promise<SelfCheckResult> {
+  const who = req.who ?? 'self-check';
+  const n = req.images.shape[0];
+  if (req.plans.length !== n || req.seeds.length !== n)
+    throw new Error(`${who}: ${n} images, ${req.plans.length} plans and ${req.seeds.length} seeds`);
+  if (typeof req.vae.encode !== 'function') throw new Error(`${who}: input 'vae' cannot encode images`);
+  const zs: tf.Tensor4D[] = [];
+  let z: tf.Tensor4D | undefined;
+  try {
+    for (let k = 0; k < n; k++) {
+      const x = tf.slice(req.images, [k, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D;
+      try {
+        zs.push(await req.vae.encode(x, { mode: 'sample', seed: req.seeds[k] }));
+      } finally {
+        x.dispose();
+      }
+    }
+    z = tf.concat(zs, 0);
+    tf.dispose(zs);
+    zs.length = 0;
+    const answers = await answerScores(req, z, who);
+    const scores = answers.slice();
+    const captions: (string | undefined)[] = new Array<string | undefined>(n).fill(undefined);
+    const s = req.settings;
+    const want = req.plans.map((p, k) => (p.claims && s.captionWeight !== 0 ? k : -1)).filter((k) => k >= 0);
+    if (want.length > 0) {
+      const template = captionTemplateFor(s.captionPrompt, s.captionLength, req.tokenizer, who);
+      const idx = tf.tensor1d(want, 'int32');
+      const zc = tf.gather(z, idx) as tf.Tensor4D;
+      idx.dispose();
+      let texts: string[];
+      try {
+        texts = await sampleTextBatch({
+          model: req.model,
+          encoder: req.encoder,
+          tokenizer: req.tokenizer,
+          latent: zc,
+          templates: want.map(() => template),
+          seeds: want.map((k) => req.seeds[k]),
+          steps: s.captionSteps,
+          temperature: s.captionTemperature,
+        });
+      } finally {
+        zc.dispose();
+      }
+      want.forEach((k, i) => {
+        captions[k] = texts[i];
+        scores[k] += s.captionWeight * req.plans[k].claims!(texts[i]);
+      });
+    }
+    return { scores, answers, captions };
+  } finally {
+    tf.dispose(zs);
+    z?.dispose();
+  }
+}
+
+/** The index of the highest score in each run of `per` consecutive scores (the first on ties). */
+export function bestOfEach(scores: readonly number[], per: number): number[] {
+  if (per < 1 || scores.length % per !== 0)
+    throw new Error(`bestOfEach: ${scores.length} scores do not split into groups of ${per}`);
+  const out: number[] = [];
+  for (let g = 0; g < scores.length; g += per) {
+    let best = g;
+    for (let k = g + 1; k < g + per; k++) if (scores[k] > scores[best]) best = k;
+    out.push(best - g);
+  }
+  return out;
+}
