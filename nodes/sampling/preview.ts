@@ -31,12 +31,12 @@ export async function imageToPng(image: tf.Tensor4D, index = 0): Promise<Uint8Ar
 }
 
 /**
- * Latent [B,h,w,C] → RGB8 of batch item 0 through rgb = z·F + b, mapped from [−1,1] to [0,255].
+ * Latent [B,h,w,C] → RGB8 of batch item `index` through rgb = z·F + b, mapped from [−1,1] to [0,255].
  * Without factors, the first three channels (or the channel mean) are shown as they are.
  */
-export async function latentToRgb(latent: tf.Tensor4D, factors?: LatentRgb): Promise<Uint8Array> {
+export async function latentToRgb(latent: tf.Tensor4D, factors?: LatentRgb, index = 0): Promise<Uint8Array> {
   const [, h, w, c] = latent.shape;
-  const item = tf.tidy(() => tf.slice(latent, [0, 0, 0, 0], [1, h, w, c]));
+  const item = tf.tidy(() => tf.slice(latent, [index, 0, 0, 0], [1, h, w, c]));
   const z = await item.data();
   item.dispose();
   if (factors && (factors.factors.length !== c || factors.factors.some((row) => row.length !== 3))) {
@@ -63,22 +63,64 @@ export async function latentToRgb(latent: tf.Tensor4D, factors?: LatentRgb): Pro
   return rgb;
 }
 
-/** A progress preview of a clean-latent estimate: decoded by the VAE when asked, else latent2rgb. */
+/** A batch shows at most this many items in its preview. */
+export const MAX_PREVIEW_TILES = 16;
+
+/**
+ * RGB8 images of one size side by side in rows of ⌈√n⌉, one black pixel apart (a batch of candidates forming
+ * together, as ComfyUI shows a batch).
+ */
+export function tileRgb(
+  items: Uint8Array[],
+  width: number,
+  height: number,
+): { rgb: Uint8Array; width: number; height: number } {
+  const cols = Math.ceil(Math.sqrt(items.length));
+  const rows = Math.ceil(items.length / cols);
+  const W = cols * width + cols - 1;
+  const H = rows * height + rows - 1;
+  const rgb = new Uint8Array(W * H * 3);
+  items.forEach((item, i) => {
+    const x0 = (i % cols) * (width + 1);
+    const y0 = Math.floor(i / cols) * (height + 1);
+    for (let y = 0; y < height; y++)
+      rgb.set(item.subarray(y * width * 3, (y + 1) * width * 3), ((y0 + y) * W + x0) * 3);
+  });
+  return { rgb, width: W, height: H };
+}
+
+/**
+ * A progress preview of a clean-latent estimate: decoded by the VAE when asked, else latent2rgb; a batch as a
+ * grid of its first MAX_PREVIEW_TILES items.
+ */
 export async function latentPreview(
   x0: tf.Tensor4D,
   vae: VaeLike | undefined,
   decode: boolean,
 ): Promise<Preview> {
+  const n = Math.min(x0.shape[0], MAX_PREVIEW_TILES);
+  const items: Uint8Array[] = [];
+  let width: number;
+  let height: number;
   if (vae && decode) {
     const first = tf.tidy(() =>
-      tf.slice(x0, [0, 0, 0, 0], [1, ...x0.shape.slice(1)] as [number, number, number, number]),
+      tf.slice(x0, [0, 0, 0, 0], [n, ...x0.shape.slice(1)] as [number, number, number, number]),
     );
     const image = await vae.decode(first);
     first.dispose();
-    const data = await imageToPng(image);
+    [, height, width] = image.shape;
+    const data = await image.data();
     image.dispose();
-    return { format: 'png', data };
+    const per = width * height * 3;
+    for (let i = 0; i < n; i++) {
+      const rgb = new Uint8Array(per);
+      for (let k = 0; k < per; k++) rgb[k] = Math.round(Math.min(1, Math.max(0, data[i * per + k])) * 255);
+      items.push(rgb);
+    }
+  } else {
+    [, height, width] = x0.shape;
+    for (let i = 0; i < n; i++) items.push(await latentToRgb(x0, vae?.latentRgb, i));
   }
-  const [, h, w] = x0.shape;
-  return { format: 'png', data: encodePng(await latentToRgb(x0, vae?.latentRgb), w, h) };
+  const grid = n === 1 ? { rgb: items[0], width, height } : tileRgb(items, width, height);
+  return { format: 'png', data: encodePng(grid.rgb, grid.width, grid.height) };
 }

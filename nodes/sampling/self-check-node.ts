@@ -13,7 +13,7 @@ import { asConditioning, asImage, asModel, asTextEncoder, asTokenizer, asVae } f
 
 /** The shipped defaults, which the evaluation also reads from text-to-image.json (sampler-settings.ts). */
 export const SELF_CHECK_DEFAULTS = {
-  caption_weight: 2,
+  caption_weight: 1,
   prompt_format: VQA_PROMPT,
   answer_length: 32,
   caption_prompt: 'Q: describe the image. A: ',

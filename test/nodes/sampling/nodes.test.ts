@@ -69,7 +69,8 @@ describe('FlowMatchSampler in a workflow', () => {
       const preview = (e as { preview?: { format: string; data: Uint8Array } }).preview!;
       expect(preview.format).toBe('png');
       const png = PNG.sync.read(Buffer.from(preview.data));
-      expect([png.width, png.height]).toEqual([4, 4]);
+      // the batch of two side by side, one pixel apart
+      expect([png.width, png.height]).toEqual([9, 4]);
     }
     const out = captured.get('latent') as { samples: tf.Tensor };
     expect(out.samples.shape).toEqual([2, 4, 4, 4]);
@@ -88,7 +89,7 @@ describe('FlowMatchSampler in a workflow', () => {
     expect(r.status).toBe('success');
     const p = r.events.find((e) => e.type === 'progress') as { preview: { data: Uint8Array } };
     const png = PNG.sync.read(Buffer.from(p.preview.data));
-    expect([png.width, png.height]).toEqual([m.imageSize, m.imageSize]);
+    expect([png.width, png.height]).toEqual([2 * m.imageSize + 1, m.imageSize]);
   });
 
   it('names the node and input when guidance lacks a negative prompt', async () => {
