@@ -4,7 +4,7 @@
  * yields an empty plan (no questions, no caption), which keeps the first candidate.
  */
 import { parseCaption } from '../data/shapes/parse-caption';
-import { captionClaims, promptQuestions } from '../data/shapes/prompt-checks';
+import { captionClaims, promptQuestions, relationInfills } from '../data/shapes/prompt-checks';
 import type { SelfCheckPlan } from './self-check';
 
 export const PROMPT_READERS = {
@@ -13,6 +13,7 @@ export const PROMPT_READERS = {
     const hasClaims = parsed.relations.length > 0 || parsed.groups.some((g) => g.where);
     return {
       questions: promptQuestions(parsed),
+      infills: relationInfills(parsed),
       claims: hasClaims ? (caption: string) => captionClaims(parsed, caption) : undefined,
     };
   },
@@ -22,5 +23,5 @@ export type PromptReader = keyof typeof PROMPT_READERS;
 export const PROMPT_READER_NAMES = Object.keys(PROMPT_READERS) as PromptReader[];
 
 export function isEmptyPlan(plan: SelfCheckPlan): boolean {
-  return plan.questions.length === 0 && !plan.claims;
+  return plan.questions.length === 0 && !plan.infills?.length && !plan.claims;
 }

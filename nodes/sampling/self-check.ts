@@ -2,19 +2,31 @@
  * Self-check: the D-DiT's text head scores candidate images for a prompt, so that the best of several samples
  * can be kept. The same model that drew an image reads it back:
  *
- *   score = Σ_q log p(answer_q | image, question_q)  +  w · claims(caption)
+ *   score = Σ_q log p(answer_q | image, question_q)  +  Σ_f log p(words_f | image, in-fill_f)  +  w · claims(caption)
  *
  * where the questions and their answers come from the prompt (a world-specific reader, see
  * nodes/data/shapes/prompt-checks.ts), each answer's probability is read at the first position of the answer
  * slot with the whole slot masked (one forward per question, no sampling), questions of one group are
- * alternatives of which the best counts, and claims(caption) compares a caption sampled for the image (as the
+ * alternatives of which the best counts, in-fills read expected words of a caption with its other words fixed or
+ * masked (the relation of "a circle left of a square" as the model would caption it), and claims(caption) compares a caption sampled for the image (as the
  * Caption node would) with the prompt's relations and positions. Higher is better.
  */
 import { tf } from '../../server/runtime/tf';
 import type { DualModel, TextEncoderLike, TokenizerLike, VaeLike } from './interfaces';
 import { sampleTextBatch } from './text-sampling';
 import { textProbabilities } from './text-model';
+import { parseTemplate } from './templates';
 import { captionTemplateFor, questionTemplate } from './text-tasks';
+
+/**
+ * A caption in the Caption node's answer slot with some words masked (null), and the words expected at some of
+ * the masked ones (`at` indexes words): "a [·] [·] circle [·] [·] a [·] [·] square" with "left" expected at 4 reads
+ * the relation as the model would caption it, whatever sizes and colours it would give.
+ */
+export interface CheckInfill {
+  words: readonly (string | null)[];
+  expect: readonly { at: number; word: string }[];
+}
 
 export interface CheckQuestion {
   question: string;
@@ -26,6 +38,8 @@ export interface CheckQuestion {
 /** What one candidate is checked against (from its prompt). */
 export interface SelfCheckPlan {
   questions: readonly CheckQuestion[];
+  /** Caption in-fills read like the questions (one masked forward each). */
+  infills?: readonly CheckInfill[];
   /** Scores a caption of the candidate against the prompt; absent: no caption is sampled for it. */
   claims?: (caption: string) => number;
 }
@@ -61,9 +75,10 @@ export interface SelfCheckRequest {
 }
 
 export interface SelfCheckResult {
-  /** Per image: the total score, its question part, and the caption read (when one was sampled). */
+  /** Per image: the total score, its question and in-fill parts, and the caption read (when one was sampled). */
   scores: number[];
   answers: number[];
+  infills: number[];
   captions: (string | undefined)[];
 }
 
@@ -73,19 +88,20 @@ function firstToken(tok: TokenizerLike, text: string, who: string): number {
   return ids[0];
 }
 
-/** Log-probabilities of each plan's answers, summed per image (the best of each group). */
-async function answerScores(req: SelfCheckRequest, z: tf.Tensor4D, who: string): Promise<number[]> {
-  const { tokenizer: tok, settings: s } = req;
-  const rows: { image: number; q: CheckQuestion; first: number; answer: number; ids: number[] }[] = [];
-  req.plans.forEach((plan, image) => {
-    for (const q of plan.questions) {
-      const t = questionTemplate(q.question, s.promptFormat, s.vizwiz, s.answerLength, tok, who);
-      if (t.firstMasked >= t.ids.length)
-        throw new Error(`${who}: the question '${q.question}' leaves no room for an answer`);
-      rows.push({ image, q, first: t.firstMasked, answer: firstToken(tok, q.answer, who), ids: t.ids });
-    }
-  });
-  const L = s.answerLength;
+/** One text-head row: a token sequence for one image and the tokens read at some of its masked positions. */
+interface Row {
+  image: number;
+  ids: number[];
+  reads: { pos: number; token: number }[];
+}
+
+/** Σ log p(token) over each row's reads, rows of one length batched `chunk` at a time. */
+async function readRows(
+  req: SelfCheckRequest,
+  z: tf.Tensor4D,
+  rows: Row[],
+  L: number,
+): Promise<Float64Array> {
   const logp = new Float64Array(rows.length);
   const chunk = Math.max(1, req.chunk ?? 64);
   for (let start = 0; start < rows.length; start += chunk) {
@@ -100,23 +116,66 @@ async function answerScores(req: SelfCheckRequest, z: tf.Tensor4D, who: string):
     idx.dispose();
     let p: Float32Array;
     try {
-      p = await textProbabilities(req.model, req.encoder, zr, x, part.length, L, tok.maskId);
+      p = await textProbabilities(req.model, req.encoder, zr, x, part.length, L, req.tokenizer.maskId);
     } finally {
       zr.dispose();
     }
     const V = p.length / (part.length * L);
-    part.forEach((r, i) => (logp[start + i] = Math.log(Math.max(p[(i * L + r.first) * V + r.answer], 1e-9))));
+    part.forEach((r, i) => {
+      for (const { pos, token } of r.reads)
+        logp[start + i] += Math.log(Math.max(p[(i * L + pos) * V + token], 1e-9));
+    });
   }
+  return logp;
+}
+
+/** Log-probabilities of each plan's answers, summed per image (the best of each group). */
+async function answerScores(req: SelfCheckRequest, z: tf.Tensor4D, who: string): Promise<number[]> {
+  const { tokenizer: tok, settings: s } = req;
+  const rows: (Row & { group?: number })[] = [];
+  req.plans.forEach((plan, image) => {
+    for (const q of plan.questions) {
+      const t = questionTemplate(q.question, s.promptFormat, s.vizwiz, s.answerLength, tok, who);
+      if (t.firstMasked >= t.ids.length)
+        throw new Error(`${who}: the question '${q.question}' leaves no room for an answer`);
+      const reads = [{ pos: t.firstMasked, token: firstToken(tok, q.answer, who) }];
+      rows.push({ image, ids: t.ids, reads, group: q.group });
+    }
+  });
+  const logp = await readRows(req, z, rows, s.answerLength);
   const out = new Array<number>(req.plans.length).fill(0);
   const best = new Map<string, number>();
   rows.forEach((r, i) => {
-    if (r.q.group === undefined) out[r.image] += logp[i];
+    if (r.group === undefined) out[r.image] += logp[i];
     else {
-      const key = `${r.image}:${r.q.group}`;
+      const key = `${r.image}:${r.group}`;
       best.set(key, Math.max(best.get(key) ?? -Infinity, logp[i]));
     }
   });
   for (const [key, v] of best) out[Number(key.split(':')[0])] += v;
+  return out;
+}
+
+/** Log-probabilities of the words each plan's infills expect, summed per image. */
+async function infillScores(req: SelfCheckRequest, z: tf.Tensor4D, who: string): Promise<number[]> {
+  const { tokenizer: tok, settings: s } = req;
+  const rows: Row[] = [];
+  req.plans.forEach((plan, image) => {
+    for (const f of plan.infills ?? []) {
+      const text = f.words.map((w) => w ?? '[MASK]').join(' ');
+      const t = parseTemplate(`${s.captionPrompt} ${text} [EOS]`, s.captionLength, tok, who);
+      const masked = t.fixed.flatMap((fixed, pos) => (fixed ? [] : [pos]));
+      const reads = f.expect.map(({ at, word }) => {
+        if (f.words[at] !== null) throw new Error(`${who}: infill word ${at} of '${text}' is not masked`);
+        const slot = f.words.slice(0, at).filter((w) => w === null).length;
+        return { pos: masked[slot], token: firstToken(tok, word, who) };
+      });
+      rows.push({ image, ids: t.ids, reads });
+    }
+  });
+  const logp = await readRows(req, z, rows, s.captionLength);
+  const out = new Array<number>(req.plans.length).fill(0);
+  rows.forEach((r, i) => (out[r.image] += logp[i]));
   return out;
 }
 
@@ -141,7 +200,8 @@ export async function selfCheck(req: SelfCheckRequest): Promise<SelfCheckResult>
     tf.dispose(zs);
     zs.length = 0;
     const answers = await answerScores(req, z, who);
-    const scores = answers.slice();
+    const infills = await infillScores(req, z, who);
+    const scores = answers.map((a, k) => a + infills[k]);
     const captions: (string | undefined)[] = new Array<string | undefined>(n).fill(undefined);
     const s = req.settings;
     const want = req.plans.map((p, k) => (p.claims && s.captionWeight !== 0 ? k : -1)).filter((k) => k >= 0);
@@ -170,7 +230,7 @@ export async function selfCheck(req: SelfCheckRequest): Promise<SelfCheckResult>
         scores[k] += s.captionWeight * req.plans[k].claims!(texts[i]);
       });
     }
-    return { scores, answers, captions };
+    return { scores, answers, infills, captions };
   } finally {
     tf.dispose(zs);
     z?.dispose();

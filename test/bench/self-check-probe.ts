@@ -3,7 +3,7 @@
  * shipped text-to-image settings, each is judged, and each is scored by self-check
  * (nodes/sampling/self-check.ts) with the shipped settings. Prints, for the first
  * K = 1, 2, 4, … candidates: the oracle (some candidate passes the judge) and the score when self-check keeps
- * one, with its question part alone and with the caption claims weighted 0.5 … 8. Asserts nothing
+ * one, with its question part alone and with the in-fills and caption claims added. Asserts nothing
  * (models/README.md, session 10).
  *
  *   npx tsx test/bench/self-check-probe.ts [checkpoint] [--n 120] [--k 8]
@@ -54,6 +54,7 @@ async function main(): Promise<void> {
 
   const pass: boolean[][] = [];
   const answers: number[][] = [];
+  const infills: number[][] = [];
   const claims: number[][] = [];
   for (const [index, item] of set.t2i.entries()) {
     const base = deriveSeed(0, `eval:t2i:${index}`);
@@ -78,7 +79,8 @@ async function main(): Promise<void> {
     });
     x.dispose();
     answers.push(res.answers);
-    claims.push(res.scores.map((s, k) => s - res.answers[k]));
+    infills.push(res.infills);
+    claims.push(res.scores.map((s, k) => s - res.answers[k] - res.infills[k]));
     if ((index + 1) % 20 === 0) console.log(`  ${index + 1}/${n}`);
   }
 
@@ -95,19 +97,26 @@ async function main(): Promise<void> {
     const overall = cats.reduce((a, [, v]) => a + v, 0) / cats.length;
     return `${overall.toFixed(3)} (${cats.map(([c, v]) => `${c} ${v.toFixed(2)}`).join(', ')})`;
   };
-  const kept = (i: number, k: number, w: number): number => {
+  /** Weights of the in-fill and caption parts beside the questions. */
+  const variants: [string, number, number][] = [
+    ['questions only', 0, 0],
+    ['+ in-fills', 1, 0],
+    ['+ captions 1', 0, 1],
+    ['+ captions 2', 0, 2],
+    ['+ in-fills, captions 1', 1, 1],
+    ['+ in-fills, captions 2', 1, 2],
+  ];
+  const kept = (i: number, k: number, wi: number, wc: number): number => {
+    const score = (j: number) => answers[i][j] + wi * infills[i][j] + wc * claims[i][j];
     let best = 0;
-    for (let j = 1; j < k; j++)
-      if (answers[i][j] + w * claims[i][j] > answers[i][best] + w * claims[i][best]) best = j;
+    for (let j = 1; j < k; j++) if (score(j) > score(best)) best = j;
     return best;
   };
   for (let k = 1; k <= K; k *= 2) {
     console.log(`K = ${k}`);
-    console.log(`  oracle               ${categoryMean((i) => pass[i].slice(0, k).some(Boolean))}`);
-    for (const w of [0, 0.5, 1, 2, 4, 8]) {
-      const label = w === 0 ? 'questions only' : `caption weight ${w}`;
-      console.log(`  ${label.padEnd(20)} ${categoryMean((i) => pass[i][kept(i, k, w)])}`);
-    }
+    console.log(`  ${'oracle'.padEnd(24)} ${categoryMean((i) => pass[i].slice(0, k).some(Boolean))}`);
+    for (const [label, wi, wc] of variants)
+      console.log(`  ${label.padEnd(24)} ${categoryMean((i) => pass[i][kept(i, k, wi, wc)])}`);
   }
   console.log(`candidates passing: ${(pass.flat().filter(Boolean).length / pass.flat().length).toFixed(3)}`);
   evalModel.dispose();

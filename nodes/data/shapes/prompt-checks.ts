@@ -1,11 +1,11 @@
 /**
  * What a text-to-image prompt of the shapes world asks for, as checks the model's own text head can run on
  * a candidate image (self-check, nodes/sampling/self-check.ts): questions of the VQA forms the model was
- * trained on, each with the answer the prompt implies, and a comparison of the prompt's relation and position
- * claims with a caption. Both read the prompt with the caption grammar (parse-caption.ts); a prompt it cannot
+ * trained on, each with the answer the prompt implies, relations as caption in-fills, and a comparison of the
+ * prompt's relation and position claims with a caption. Both read the prompt with the caption grammar (parse-caption.ts); a prompt it cannot
  * read yields no checks.
  */
-import { parseCaption, type ParsedCaption } from './parse-caption';
+import { parseCaption, type CaptionGroup, type ParsedCaption } from './parse-caption';
 import type { Relation } from './relations';
 import { COLORS } from './world';
 
@@ -24,8 +24,9 @@ const COUNT_WORDS = ['zero', 'one', 'two', 'three', 'four'] as const;
 
 /**
  * "is there a {colour} {shape}?" → yes for every object the prompt names (every colour as alternatives where
- * it names none), "how many {shape}s are there?" → the number for a counted group, and "where is the
- * {shape}?" → the position a single object is placed at.
+ * it names none), → no for each colour of one named object on the shape of another, "how many {shape}s are
+ * there?" → the number for a counted group, and "where is the {shape}?" → the position a single object is
+ * placed at.
  */
 export function promptQuestions(prompt: string | ParsedCaption): PromptQuestion[] {
   const parsed = typeof prompt === 'string' ? parseCaption(prompt) : prompt;
@@ -38,6 +39,54 @@ export function promptQuestions(prompt: string | ParsedCaption): PromptQuestion[
     if (g.where && parsed.groups.length === 1 && g.count === 1)
       out.push({ question: `where is the ${g.shape}?`, answer: g.where });
   });
+  // Swapped bindings: "a red square and a blue triangle" also asks "is there a red triangle?" → no (and "a
+  // blue square"), the near misses the instruction data trains (hard negatives) and the usual failure.
+  const named = new Set(parsed.groups.map((g) => `${g.color} ${g.shape}`));
+  const coloured = parsed.groups.filter((g) => g.color);
+  for (const a of coloured)
+    for (const b of coloured) {
+      const swapped = `${a.color} ${b.shape}`;
+      if (a.shape === b.shape || a.color === b.color || named.has(swapped)) continue;
+      out.push({ question: `is there a ${swapped}?`, answer: 'no' });
+    }
+  return out;
+}
+
+export interface PromptInfill {
+  /** The caption's words, null where masked. */
+  words: (string | null)[];
+  /** The words expected at masked positions (`at` indexes words). */
+  expect: { at: number; word: string }[];
+}
+
+/**
+ * The prompt's relations between two single objects as full captions to in-fill: the relation words are fixed
+ * in the full caption's form (left or upper object first, "left of" or "above") and both noun phrases masked,
+ * and the attributes the prompt states are read where they belong. "a circle right of a red square" →
+ * "a [·] [·] [·] left of a [·] [·] [·]" expecting red and square at the first phrase, circle at the second:
+ * the model in-fills which object it sees on the left, given nothing else.
+ */
+export function relationInfills(prompt: string | ParsedCaption): PromptInfill[] {
+  const p = typeof prompt === 'string' ? parseCaption(prompt) : prompt;
+  const out: PromptInfill[] = [];
+  for (const r of p.relations) {
+    const [a, b] = [p.groups[r.a], p.groups[r.b]];
+    if (a.count !== 1 || b.count !== 1) continue;
+    const [first, second] = r.rel === 'left of' || r.rel === 'above' ? [a, b] : [b, a];
+    const horizontal = r.rel === 'left of' || r.rel === 'right of';
+    const relation = horizontal ? ['left', 'of'] : ['above'];
+    // "a" size colour shape, relation, "a" size colour shape
+    const words: (string | null)[] = ['a', null, null, null, ...relation, 'a', null, null, null];
+    const expect: { at: number; word: string }[] = [];
+    const read = (g: CaptionGroup, start: number): void => {
+      if (g.size) expect.push({ at: start + 1, word: g.size });
+      if (g.color) expect.push({ at: start + 2, word: g.color });
+      expect.push({ at: start + 3, word: g.shape });
+    };
+    read(first, 0);
+    read(second, 4 + relation.length);
+    out.push({ words, expect });
+  }
   return out;
 }
 

@@ -94,6 +94,7 @@ describe('selfCheck with the bundled model', () => {
     // no relation or place: no caption is read
     expect(res.captions).toEqual([undefined, undefined, undefined]);
     expect(res.scores).toEqual(res.answers);
+    expect(res.infills).toEqual([0, 0, 0]);
   });
 
   it('prefers the pair that holds both named shapes', async () => {
@@ -110,8 +111,24 @@ describe('selfCheck with the bundled model', () => {
       scene(obj('circle', 'red', 0.25), obj('square', 'blue', 0.75)),
     ]);
     expect(res.captions.every((c) => typeof c === 'string' && c.length > 0)).toBe(true);
-    expect(res.scores[1] - res.answers[1]).toBeGreaterThan(res.scores[0] - res.answers[0]);
+    const claims = res.scores.map((s, k) => s - res.answers[k] - res.infills[k]);
+    expect(claims[1]).toBeGreaterThan(claims[0]);
+    // the relation in-fill alone also tells them apart
+    expect(res.infills[1]).toBeGreaterThan(res.infills[0]);
     expect(bestOfEach(res.scores, 2)).toEqual([1]);
+  });
+
+  it('reads a vertical relation by in-filling "above"', async () => {
+    const res = await check(
+      'a white triangle below a yellow circle',
+      [
+        scene(obj('triangle', 'white', 0.5, 0.25), obj('circle', 'yellow', 0.5, 0.75)),
+        scene(obj('circle', 'yellow', 0.5, 0.25), obj('triangle', 'white', 0.5, 0.75)),
+      ],
+      0,
+    );
+    expect(res.infills[1]).toBeGreaterThan(res.infills[0]);
+    expect(res.captions).toEqual([undefined, undefined]);
   });
 
   it('gives the same scores whatever the rows per forward', async () => {

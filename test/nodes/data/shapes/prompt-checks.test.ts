@@ -1,4 +1,4 @@
-import { captionClaims, promptQuestions } from '../../../../nodes/data/shapes/prompt-checks';
+import { captionClaims, promptQuestions, relationInfills } from '../../../../nodes/data/shapes/prompt-checks';
 import { parseQuestion } from '../../../../nodes/data/shapes/questions';
 import { COLORS } from '../../../../nodes/data/shapes/world';
 
@@ -7,7 +7,21 @@ describe('promptQuestions', () => {
     expect(promptQuestions('a red circle and a blue square')).toEqual([
       { question: 'is there a red circle?', answer: 'yes' },
       { question: 'is there a blue square?', answer: 'yes' },
+      { question: 'is there a red square?', answer: 'no' },
+      { question: 'is there a blue circle?', answer: 'no' },
     ]);
+  });
+
+  it('swaps only bindings that name another object', () => {
+    const no = (p: string) =>
+      promptQuestions(p)
+        .filter((q) => q.answer === 'no')
+        .map((q) => q.question);
+    expect(no('a red circle and a red square')).toEqual([]);
+    expect(no('a red circle and a blue circle')).toEqual([]);
+    expect(no('a red circle and a square')).toEqual([]);
+    // a swap that is itself named is not asked as absent
+    expect(no('a red circle, a blue square and a red square')).toEqual(['is there a blue circle?']);
   });
 
   it('asks an object named without a colour once per colour, as alternatives of one group', () => {
@@ -83,5 +97,47 @@ describe('captionClaims', () => {
     expect(captionClaims('a circle on the left', 'a large white circle on the left')).toBe(1);
     expect(captionClaims('a circle on the left', 'a large white circle at the top')).toBe(-1);
     expect(captionClaims('a circle on the left', 'a large white square on the left')).toBe(0);
+  });
+});
+
+describe('relationInfills', () => {
+  const masked = (rel: string[]) => ['a', null, null, null, ...rel, 'a', null, null, null];
+
+  it('masks both noun phrases of the full caption form and reads what the prompt states, left or upper first', () => {
+    expect(relationInfills('a red circle left of a square')).toEqual([
+      {
+        words: masked(['left', 'of']),
+        expect: [
+          { at: 2, word: 'red' },
+          { at: 3, word: 'circle' },
+          { at: 9, word: 'square' },
+        ],
+      },
+    ]);
+    expect(relationInfills('a circle right of a large blue square')).toEqual([
+      {
+        words: masked(['left', 'of']),
+        expect: [
+          { at: 1, word: 'large' },
+          { at: 2, word: 'blue' },
+          { at: 3, word: 'square' },
+          { at: 9, word: 'circle' },
+        ],
+      },
+    ]);
+    expect(relationInfills('a triangle below a circle')).toEqual([
+      {
+        words: masked(['above']),
+        expect: [
+          { at: 3, word: 'circle' },
+          { at: 8, word: 'triangle' },
+        ],
+      },
+    ]);
+  });
+
+  it('leaves out relations between groups and prompts without relations', () => {
+    expect(relationInfills('two circles left of a square')).toEqual([]);
+    expect(relationInfills('a red circle and a blue square')).toEqual([]);
   });
 });
