@@ -13,7 +13,7 @@ import { asConditioning, asImage, asModel, asTextEncoder, asTokenizer, asVae } f
 
 /** The shipped defaults, which the evaluation also reads from text-to-image.json (sampler-settings.ts). */
 export const SELF_CHECK_DEFAULTS = {
-  caption_weight: 1,
+  caption_weight: 0,
   prompt_format: VQA_PROMPT,
   answer_length: 32,
   caption_prompt: 'Q: describe the image. A: ',
@@ -29,10 +29,11 @@ export const SelfCheckSelect = defineNode({
     'Best of N judged by the model itself: every candidate image is read back by the D-DiT text head and the ' +
     'one that fits the prompt best is kept. The prompt (from the positive CONDITIONING, or the prompt input) is ' +
     'read by a world\'s reader into questions with the answers it implies (shapes: "is there a red circle?" → ' +
-    "yes, counts, a single object's place); each answer's log-probability is read in one masked forward; " +
-    'relations and places are also compared with a greedy caption of the candidate (caption_weight per claim ' +
-    'confirmed or contradicted; 0 skips captioning). Candidate k is encoded and captioned with seed + k. A prompt ' +
-    'the reader cannot read keeps the first image.',
+    'yes, counts, a single object\'s place) and relations as caption in-fills ("a · · · left of a · · ·": ' +
+    'which object the model puts first); each is one masked forward, its log-probability the score. With ' +
+    "caption_weight above 0, a greedy caption of each candidate is also compared with the prompt's relations and " +
+    'places (± caption_weight per claim). Candidate k is read with seed + k. A prompt the reader cannot read ' +
+    'keeps the first image.',
   inputs: {
     model: { type: 'DDIT_MODEL' },
     text_encoder: { type: 'TEXT_ENCODER' },

@@ -24,9 +24,8 @@ const COUNT_WORDS = ['zero', 'one', 'two', 'three', 'four'] as const;
 
 /**
  * "is there a {colour} {shape}?" → yes for every object the prompt names (every colour as alternatives where
- * it names none), → no for each colour of one named object on the shape of another, "how many {shape}s are
- * there?" → the number for a counted group, and "where is the {shape}?" → the position a single object is
- * placed at.
+ * it names none), "how many {shape}s are there?" → the number for a counted group, and "where is the
+ * {shape}?" → the position a single object is placed at.
  */
 export function promptQuestions(prompt: string | ParsedCaption): PromptQuestion[] {
   const parsed = typeof prompt === 'string' ? parseCaption(prompt) : prompt;
@@ -39,16 +38,6 @@ export function promptQuestions(prompt: string | ParsedCaption): PromptQuestion[
     if (g.where && parsed.groups.length === 1 && g.count === 1)
       out.push({ question: `where is the ${g.shape}?`, answer: g.where });
   });
-  // Swapped bindings: "a red square and a blue triangle" also asks "is there a red triangle?" → no (and "a
-  // blue square"), the near misses the instruction data trains (hard negatives) and the usual failure.
-  const named = new Set(parsed.groups.map((g) => `${g.color} ${g.shape}`));
-  const coloured = parsed.groups.filter((g) => g.color);
-  for (const a of coloured)
-    for (const b of coloured) {
-      const swapped = `${a.color} ${b.shape}`;
-      if (a.shape === b.shape || a.color === b.color || named.has(swapped)) continue;
-      out.push({ question: `is there a ${swapped}?`, answer: 'no' });
-    }
   return out;
 }
 

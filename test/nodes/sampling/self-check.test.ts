@@ -106,10 +106,14 @@ describe('selfCheck with the bundled model', () => {
   });
 
   it('reads the relation from a caption of each candidate', async () => {
-    const res = await check('a red circle left of a blue square', [
-      scene(obj('square', 'blue', 0.25), obj('circle', 'red', 0.75)),
-      scene(obj('circle', 'red', 0.25), obj('square', 'blue', 0.75)),
-    ]);
+    const res = await check(
+      'a red circle left of a blue square',
+      [
+        scene(obj('square', 'blue', 0.25), obj('circle', 'red', 0.75)),
+        scene(obj('circle', 'red', 0.25), obj('square', 'blue', 0.75)),
+      ],
+      1,
+    );
     expect(res.captions.every((c) => typeof c === 'string' && c.length > 0)).toBe(true);
     const claims = res.scores.map((s, k) => s - res.answers[k] - res.infills[k]);
     expect(claims[1]).toBeGreaterThan(claims[0]);
