@@ -22,16 +22,12 @@ import { scoreT2I } from '../../nodes/eval/score-t2i';
 import { PROMPT_READERS } from '../../nodes/sampling/prompt-readers';
 import { selfCheck } from '../../nodes/sampling/self-check';
 import { asModel, asTextEncoder, asVae } from '../../nodes/sampling/values';
+import { probeArgs } from './probe-args';
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const opt = (name: string): string | undefined => {
-    const at = args.indexOf(name);
-    return at >= 0 ? args[at + 1] : undefined;
-  };
+  const { opt, file } = probeArgs();
   const n = Number(opt('--n') ?? 120);
   const K = Number(opt('--k') ?? 8);
-  const file = args.find((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
   const ckpt = file ?? path.resolve(__dirname, '../../models/ddit-shapes.safetensors');
   await initRuntime();
   const ck = loadCheckpoint(ckpt);

@@ -25,6 +25,7 @@ import { truncatedSigmas } from '../../nodes/sampling/flow-schedule';
 import type { DualModel, Guider } from '../../nodes/sampling/interfaces';
 import { Rng } from '../../nodes/sampling/random';
 import { asModel, asTextEncoder, asVae } from '../../nodes/sampling/values';
+import { probeArgs } from './probe-args';
 
 /** "a circle and two squares" rotated once → "a square and two triangles". */
 function rotateShapes(prompt: string, k: number): string {
@@ -69,14 +70,9 @@ class ShapeContrastGuider implements Guider {
 }
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const opt = (name: string): string | undefined => {
-    const at = args.indexOf(name);
-    return at >= 0 ? args[at + 1] : undefined;
-  };
+  const { opt, file } = probeArgs();
   const n = Number(opt('--n') ?? 120);
   const modes = (opt('--modes') ?? '0.5:0,0.5:0.5,0.5:1').split(',').map((m) => m.split(':').map(Number));
-  const file = args.find((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
   const ckpt = file ?? path.resolve(__dirname, '../../models/ddit-shapes.safetensors');
   await initRuntime();
   const ck = loadCheckpoint(ckpt);
