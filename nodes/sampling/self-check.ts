@@ -7,9 +7,10 @@
  * where the questions and their answers come from the prompt (a world-specific reader, see
  * nodes/data/shapes/prompt-checks.ts), each answer's probability is read at the first position of the answer
  * slot with the whole slot masked (one forward per question, no sampling), questions of one group are
- * alternatives of which the best counts, in-fills read expected words of a caption with its other words fixed or
- * masked (the relation of "a circle left of a square" as the model would caption it), and claims(caption) compares a caption sampled for the image (as the
- * Caption node would) with the prompt's relations and positions. Higher is better.
+ * alternatives of which the best counts, in-fills read expected words of a caption whose other words are fixed
+ * or masked (which object the model would name first in "a · · · left of a · · ·"), and claims(caption) compares
+ * a caption sampled for the image (as the Caption node would) with the prompt's relations and positions. Higher
+ * is better.
  */
 import { tf } from '../../server/runtime/tf';
 import type { DualModel, TextEncoderLike, TokenizerLike, VaeLike } from './interfaces';
@@ -20,8 +21,8 @@ import { captionTemplateFor, questionTemplate } from './text-tasks';
 
 /**
  * A caption in the Caption node's answer slot with some words masked (null), and the words expected at some of
- * the masked ones (`at` indexes words): "a [·] [·] circle [·] [·] a [·] [·] square" with "left" expected at 4 reads
- * the relation as the model would caption it, whatever sizes and colours it would give.
+ * the masked ones (`at` indexes words): "a [·] [·] [·] left of a [·] [·] [·]" expecting "circle" at 3 and
+ * "square" at 9 asks which object the model would name on the left, whatever sizes and colours it would give.
  */
 export interface CheckInfill {
   words: readonly (string | null)[];
