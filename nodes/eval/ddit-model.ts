@@ -19,12 +19,12 @@ import { noisedStart, sampleEuler } from '../sampling/euler';
 import { truncatedSigmas } from '../sampling/flow-schedule';
 import { Rng } from '../sampling/random';
 import { sampleTextBatch } from '../sampling/text-sampling';
-import { captionTemplateFor, encodeForText, questionTemplate } from '../sampling/text-tasks';
+import { captionTemplateFor, encodeRowsForText, questionTemplate } from '../sampling/text-tasks';
 import type { TextEncoderLike } from '../sampling/interfaces';
 import type { TextTemplate } from '../sampling/templates';
 import { asModel, asTextEncoder, asVae } from '../sampling/values';
 import { PROMPT_READERS } from '../sampling/prompt-readers';
-import { bestOfEach, selfCheck, type SelfCheckPlan } from '../sampling/self-check';
+import { bestOfEach, candidateSeeds, selfCheck, type SelfCheckPlan } from '../sampling/self-check';
 import type { T5Encoder } from '../text/t5';
 import type { TextTokenizer } from '../text/tokenizer';
 import type { AutoencoderKL } from '../vae/model';
@@ -126,6 +126,7 @@ export function dditEvalModel(parts: DDiTParts, options: DDiTEvalOptions): DDiTE
     const sc = settings.t2i.selfCheck!;
     const read = PROMPT_READERS[sc.reader];
     const plans = prompts.map((p) => read(p));
+    // each item's candidates share its plan object (self-check builds a plan's rows once)
     const res = await selfCheck({
       model,
       encoder,
@@ -133,7 +134,7 @@ export function dditEvalModel(parts: DDiTParts, options: DDiTEvalOptions): DDiTE
       vae,
       images,
       plans: plans.flatMap((p) => new Array<SelfCheckPlan>(n).fill(p)),
-      seeds: ctx.flatMap((c) => Array.from({ length: n }, (_, k) => c.seed + k)),
+      seeds: ctx.flatMap((c) => candidateSeeds(c.seed, n)),
       settings: sc,
       who: 'eval self-check',
     });
@@ -149,10 +150,17 @@ export function dditEvalModel(parts: DDiTParts, options: DDiTEvalOptions): DDiTE
     if (options.unconditional) {
       guider = new CfgGuider(model, { embeds: negative ?? (await encodeOnce('', s.length)) }, undefined, 1);
     } else {
-      positive = await encode(
-        selfCheckOn ? prompts.flatMap((p) => new Array<string>(s.candidates).fill(p)) : prompts,
-        s.length,
-      );
+      positive = await encode(prompts, s.length);
+      if (selfCheckOn) {
+        // each prompt once through the encoder, its state repeated for the item's candidates
+        const rows = tf.tensor1d(
+          prompts.flatMap((_, i) => new Array<number>(s.candidates).fill(i)),
+          'int32',
+        );
+        const repeated = tf.gather(positive, rows) as tf.Tensor3D;
+        tf.dispose([rows, positive]);
+        positive = repeated;
+      }
       guider = new CfgGuider(
         model,
         { embeds: positive },
@@ -193,19 +201,16 @@ export function dditEvalModel(parts: DDiTParts, options: DDiTEvalOptions): DDiTE
 
   /** Posterior samples of each image with its item's seed, as the Caption / AnswerQuestion nodes take them. */
   const latents = async (images: RgbImage[], ctx: ItemContext[], node: string): Promise<tf.Tensor4D> => {
-    const zs: tf.Tensor4D[] = [];
+    const x = toTensor(images);
     try {
-      for (let b = 0; b < images.length; b++) {
-        const x = toTensor([images[b]]);
-        try {
-          zs.push(await encodeForText(node, parts.vae, x, ctx[b].seed));
-        } finally {
-          x.dispose();
-        }
-      }
-      return tf.concat(zs, 0);
+      return await encodeRowsForText(
+        node,
+        parts.vae,
+        x,
+        ctx.map((c) => c.seed),
+      );
     } finally {
-      tf.dispose(zs);
+      x.dispose();
     }
   };
 

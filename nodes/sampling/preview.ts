@@ -18,16 +18,22 @@ export function encodePng(rgb: Uint8Array, width: number, height: number): Uint8
   return new Uint8Array(PNG.sync.write(png, { colorType: 2 }));
 }
 
-/** Image [B,H,W,3] in [0,1] → PNG of batch item `index`. */
-export async function imageToPng(image: tf.Tensor4D, index = 0): Promise<Uint8Array> {
+/** Image [B,H,W,3] in [0,1] → RGB8 of batch item `index`. */
+export async function imageToRgb(image: tf.Tensor4D, index = 0): Promise<Uint8Array> {
   const [, h, w, c] = image.shape;
-  if (c !== 3) throw new Error(`imageToPng: expected 3 channels, got ${c}`);
+  if (c !== 3) throw new Error(`imageToRgb: expected 3 channels, got ${c}`);
   const item = tf.tidy(() => tf.slice(image, [index, 0, 0, 0], [1, h, w, 3]));
   const data = await item.data();
   item.dispose();
   const rgb = new Uint8Array(h * w * 3);
   for (let i = 0; i < rgb.length; i++) rgb[i] = Math.round(Math.min(1, Math.max(0, data[i])) * 255);
-  return encodePng(rgb, w, h);
+  return rgb;
+}
+
+/** Image [B,H,W,3] in [0,1] → PNG of batch item `index`. */
+export async function imageToPng(image: tf.Tensor4D, index = 0): Promise<Uint8Array> {
+  const [, h, w] = image.shape;
+  return encodePng(await imageToRgb(image, index), w, h);
 }
 
 /**
@@ -108,14 +114,11 @@ export async function latentPreview(
     );
     const image = await vae.decode(first);
     first.dispose();
-    [, height, width] = image.shape;
-    const data = await image.data();
-    image.dispose();
-    const per = width * height * 3;
-    for (let i = 0; i < n; i++) {
-      const rgb = new Uint8Array(per);
-      for (let k = 0; k < per; k++) rgb[k] = Math.round(Math.min(1, Math.max(0, data[i * per + k])) * 255);
-      items.push(rgb);
+    try {
+      [, height, width] = image.shape;
+      for (let i = 0; i < n; i++) items.push(await imageToRgb(image, i));
+    } finally {
+      image.dispose();
     }
   } else {
     [, height, width] = x0.shape;

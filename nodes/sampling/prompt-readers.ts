@@ -4,17 +4,16 @@
  * yields an empty plan (no questions, no caption), which keeps the first candidate.
  */
 import { parseCaption } from '../data/shapes/parse-caption';
-import { captionClaims, promptQuestions, relationInfills } from '../data/shapes/prompt-checks';
+import { captionClaims, hasClaims, promptQuestions, relationInfills } from '../data/shapes/prompt-checks';
 import type { SelfCheckPlan } from './self-check';
 
 export const PROMPT_READERS = {
   shapes: (prompt: string): SelfCheckPlan => {
     const parsed = parseCaption(prompt);
-    const hasClaims = parsed.relations.length > 0 || parsed.groups.some((g) => g.where);
     return {
       questions: promptQuestions(parsed),
       infills: relationInfills(parsed),
-      claims: hasClaims ? (caption: string) => captionClaims(parsed, caption) : undefined,
+      claims: hasClaims(parsed) ? (caption: string) => captionClaims(parsed, caption) : undefined,
     };
   },
 } as const satisfies Record<string, (prompt: string) => SelfCheckPlan>;

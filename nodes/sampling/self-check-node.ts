@@ -7,7 +7,7 @@ import { defineNode } from '../../server/engine/define-node';
 import { tf } from '../../server/runtime/tf';
 import { inferenceModel } from '../ddit/inference';
 import { isEmptyPlan, PROMPT_READER_NAMES, PROMPT_READERS, type PromptReader } from './prompt-readers';
-import { selfCheck, type SelfCheckSettings } from './self-check';
+import { bestOfEach, candidateSeeds, selfCheck, type SelfCheckSettings } from './self-check';
 import { VQA_PROMPT } from './templates';
 import { asConditioning, asImage, asModel, asTextEncoder, asTokenizer, asVae } from './values';
 
@@ -121,13 +121,12 @@ export const SelfCheckSelect = defineNode({
       vae: asVae(inferenceModel(inputs.vae), who),
       images,
       plans: Array.from({ length: n }, () => plan),
-      seeds: Array.from({ length: n }, (_, k) => inputs.seed + k),
+      seeds: candidateSeeds(inputs.seed, n),
       settings,
       who,
     });
     ctx.progress(1, 1);
-    let best = 0;
-    for (let k = 1; k < n; k++) if (res.scores[k] > res.scores[best]) best = k;
+    const [best] = bestOfEach(res.scores, n);
     const report = res.scores.map((score, k) => ({
       index: k,
       score: Math.round(score * 1000) / 1000,

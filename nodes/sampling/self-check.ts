@@ -17,7 +17,7 @@ import type { DualModel, TextEncoderLike, TokenizerLike, VaeLike } from './inter
 import { sampleTextBatch } from './text-sampling';
 import { textProbabilities } from './text-model';
 import { parseTemplate } from './templates';
-import { captionTemplateFor, questionTemplate } from './text-tasks';
+import { captionTemplateFor, encodeRowsForText, questionTemplate } from './text-tasks';
 
 /**
  * A caption in the Caption node's answer slot with some words masked (null), and the words expected at some of
@@ -96,6 +96,16 @@ interface Row {
   reads: { pos: number; token: number }[];
 }
 
+/** fn memoised per plan object: the candidates of one prompt share a plan, whose rows are built once. */
+function perPlan<T>(fn: (plan: SelfCheckPlan) => T): (plan: SelfCheckPlan) => T {
+  const built = new Map<SelfCheckPlan, T>();
+  return (plan) => {
+    let v = built.get(plan);
+    if (v === undefined) built.set(plan, (v = fn(plan)));
+    return v;
+  };
+}
+
 /** Σ log p(token) over each row's reads, rows of one length batched `chunk` at a time. */
 async function readRows(
   req: SelfCheckRequest,
@@ -133,16 +143,19 @@ async function readRows(
 /** Log-probabilities of each plan's answers, summed per image (the best of each group). */
 async function answerScores(req: SelfCheckRequest, z: tf.Tensor4D, who: string): Promise<number[]> {
   const { tokenizer: tok, settings: s } = req;
-  const rows: (Row & { group?: number })[] = [];
-  req.plans.forEach((plan, image) => {
-    for (const q of plan.questions) {
+  const rowsOf = perPlan((plan) =>
+    plan.questions.map((q) => {
       const t = questionTemplate(q.question, s.promptFormat, s.vizwiz, s.answerLength, tok, who);
       if (t.firstMasked >= t.ids.length)
         throw new Error(`${who}: the question '${q.question}' leaves no room for an answer`);
-      const reads = [{ pos: t.firstMasked, token: firstToken(tok, q.answer, who) }];
-      rows.push({ image, ids: t.ids, reads, group: q.group });
-    }
-  });
+      return {
+        ids: t.ids,
+        reads: [{ pos: t.firstMasked, token: firstToken(tok, q.answer, who) }],
+        group: q.group,
+      };
+    }),
+  );
+  const rows = req.plans.flatMap((plan, image) => rowsOf(plan).map((r) => ({ ...r, image })));
   const logp = await readRows(req, z, rows, s.answerLength);
   const out = new Array<number>(req.plans.length).fill(0);
   const best = new Map<string, number>();
@@ -160,9 +173,8 @@ async function answerScores(req: SelfCheckRequest, z: tf.Tensor4D, who: string):
 /** Log-probabilities of the words each plan's infills expect, summed per image. */
 async function infillScores(req: SelfCheckRequest, z: tf.Tensor4D, who: string): Promise<number[]> {
   const { tokenizer: tok, settings: s } = req;
-  const rows: Row[] = [];
-  req.plans.forEach((plan, image) => {
-    for (const f of plan.infills ?? []) {
+  const rowsOf = perPlan((plan) =>
+    (plan.infills ?? []).map((f) => {
       const text = f.words.map((w) => w ?? '[MASK]').join(' ');
       const t = parseTemplate(`${s.captionPrompt} ${text} [EOS]`, s.captionLength, tok, who);
       const masked = t.fixed.flatMap((fixed, pos) => (fixed ? [] : [pos]));
@@ -171,9 +183,10 @@ async function infillScores(req: SelfCheckRequest, z: tf.Tensor4D, who: string):
         const slot = f.words.slice(0, at).filter((w) => w === null).length;
         return { pos: masked[slot], token: firstToken(tok, word, who) };
       });
-      rows.push({ image, ids: t.ids, reads });
-    }
-  });
+      return { ids: t.ids, reads };
+    }),
+  );
+  const rows: Row[] = req.plans.flatMap((plan, image) => rowsOf(plan).map((r) => ({ ...r, image })));
   const logp = await readRows(req, z, rows, s.captionLength);
   const out = new Array<number>(req.plans.length).fill(0);
   rows.forEach((r, i) => (out[r.image] += logp[i]));
@@ -185,21 +198,8 @@ export async function selfCheck(req: SelfCheckRequest): Promise<SelfCheckResult>
   const n = req.images.shape[0];
   if (req.plans.length !== n || req.seeds.length !== n)
     throw new Error(`${who}: ${n} images, ${req.plans.length} plans and ${req.seeds.length} seeds`);
-  if (typeof req.vae.encode !== 'function') throw new Error(`${who}: input 'vae' cannot encode images`);
-  const zs: tf.Tensor4D[] = [];
-  let z: tf.Tensor4D | undefined;
+  const z = await encodeRowsForText(who, req.vae, req.images, req.seeds);
   try {
-    for (let k = 0; k < n; k++) {
-      const x = tf.slice(req.images, [k, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D;
-      try {
-        zs.push(await req.vae.encode(x, { mode: 'sample', seed: req.seeds[k] }));
-      } finally {
-        x.dispose();
-      }
-    }
-    z = tf.concat(zs, 0);
-    tf.dispose(zs);
-    zs.length = 0;
     const answers = await answerScores(req, z, who);
     const infills = await infillScores(req, z, who);
     const scores = answers.map((a, k) => a + infills[k]);
@@ -233,9 +233,13 @@ export async function selfCheck(req: SelfCheckRequest): Promise<SelfCheckResult>
     }
     return { scores, answers, infills, captions };
   } finally {
-    tf.dispose(zs);
-    z?.dispose();
+    z.dispose();
   }
+}
+
+/** The seeds candidates 0 … n − 1 are read with: seed + k (SelfCheckSelect, and the evaluation per item). */
+export function candidateSeeds(seed: number, n: number): number[] {
+  return Array.from({ length: n }, (_, k) => seed + k);
 }
 
 /** The index of the highest score in each run of `per` consecutive scores (the first on ties). */

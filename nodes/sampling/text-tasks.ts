@@ -46,6 +46,31 @@ export async function encodeForText(
   return v.encode(asImage(image, who), { mode: 'sample', seed });
 }
 
+/** encodeForText of each row of images [N,H,W,3] with its own seed, as [N,h,w,C]. */
+export async function encodeRowsForText(
+  who: string,
+  vae: unknown,
+  images: tf.Tensor4D,
+  seeds: readonly number[],
+): Promise<tf.Tensor4D> {
+  if (seeds.length !== images.shape[0])
+    throw new Error(`${who}: ${images.shape[0]} images and ${seeds.length} seeds`);
+  const zs: tf.Tensor4D[] = [];
+  try {
+    for (let k = 0; k < seeds.length; k++) {
+      const x = tf.slice(images, [k, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D;
+      try {
+        zs.push(await encodeForText(who, vae, x, seeds[k]));
+      } finally {
+        x.dispose();
+      }
+    }
+    return tf.concat(zs, 0);
+  } finally {
+    tf.dispose(zs);
+  }
+}
+
 /** Runs fn on the image's latent and frees the latent afterwards. */
 export async function withImageLatent<T>(
   who: string,

@@ -2,10 +2,11 @@
  * What a text-to-image prompt of the shapes world asks for, as checks the model's own text head can run on
  * a candidate image (self-check, nodes/sampling/self-check.ts): questions of the VQA forms the model was
  * trained on, each with the answer the prompt implies, relations as caption in-fills, and a comparison of the
- * prompt's relation and position claims with a caption. Both read the prompt with the caption grammar (parse-caption.ts); a prompt it cannot
- * read yields no checks.
+ * prompt's relation and position claims with a caption. All read the prompt with the caption grammar
+ * (parse-caption.ts); a prompt it cannot read yields no checks.
  */
 import { parseCaption, type CaptionGroup, type ParsedCaption } from './parse-caption';
+import { ANSWER_NUMBERS, formatQuestion } from './questions';
 import type { Relation } from './relations';
 import { COLORS } from './world';
 
@@ -20,8 +21,6 @@ export interface PromptQuestion {
   group?: number;
 }
 
-const COUNT_WORDS = ['zero', 'one', 'two', 'three', 'four'] as const;
-
 /**
  * "is there a {colour} {shape}?" → yes for every object the prompt names (every colour as alternatives where
  * it names none), "how many {shape}s are there?" → the number for a counted group, and "where is the
@@ -31,12 +30,16 @@ export function promptQuestions(prompt: string | ParsedCaption): PromptQuestion[
   const parsed = typeof prompt === 'string' ? parseCaption(prompt) : prompt;
   const out: PromptQuestion[] = [];
   parsed.groups.forEach((g, group) => {
-    if (g.color) out.push({ question: `is there a ${g.color} ${g.shape}?`, answer: 'yes' });
-    else for (const c of COLORS) out.push({ question: `is there a ${c} ${g.shape}?`, answer: 'yes', group });
-    if (g.count > 1 && g.count < COUNT_WORDS.length)
-      out.push({ question: `how many ${g.shape}s are there?`, answer: COUNT_WORDS[g.count] });
+    const { shape } = g;
+    if (g.color)
+      out.push({ question: formatQuestion({ kind: 'is_there', color: g.color, shape }), answer: 'yes' });
+    else
+      for (const color of COLORS)
+        out.push({ question: formatQuestion({ kind: 'is_there', color, shape }), answer: 'yes', group });
+    if (g.count > 1 && g.count < ANSWER_NUMBERS.length)
+      out.push({ question: formatQuestion({ kind: 'how_many', shape }), answer: ANSWER_NUMBERS[g.count] });
     if (g.where && parsed.groups.length === 1 && g.count === 1)
-      out.push({ question: `where is the ${g.shape}?`, answer: g.where });
+      out.push({ question: formatQuestion({ kind: 'where', shape }), answer: g.where });
   });
   return out;
 }
@@ -105,6 +108,11 @@ function objectsOf(p: ParsedCaption): NamedObject[] {
   return out;
 }
 
+/** Whether the prompt states a relation or a position, the claims captionClaims compares. */
+export function hasClaims(p: ParsedCaption): boolean {
+  return p.relations.length > 0 || p.groups.some((g) => g.where);
+}
+
 /**
  * How far a caption confirms the prompt's relations and positions: under the pairing of the prompt's objects
  * with the caption's (same shape, and every colour and size the prompt states) that scores best, +1 for each
@@ -114,8 +122,8 @@ function objectsOf(p: ParsedCaption): NamedObject[] {
  */
 export function captionClaims(prompt: string | ParsedCaption, caption: string | ParsedCaption): number {
   const p = typeof prompt === 'string' ? parseCaption(prompt) : prompt;
+  if (!hasClaims(p)) return 0;
   const c = typeof caption === 'string' ? parseCaption(caption) : caption;
-  if (p.relations.length === 0 && !p.groups.some((g) => g.where)) return 0;
   const want = objectsOf(p);
   const have = objectsOf(c);
   const assign: number[] = new Array<number>(want.length).fill(-1);
