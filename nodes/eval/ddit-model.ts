@@ -6,7 +6,8 @@
  *                  with the item's seed → Euler flow sampler → VAE decode (→ SelfCheckSelect of the item's
  *                  candidates, seeded with the item's seed, when the workflow has one);
  *   caption        VAE posterior sample (item seed) → Caption's template → masked sampler (item seed);
- *   vqa            as caption, with AnswerQuestion's template for the question.
+ *   vqa            as caption, with AnswerQuestion's template for the question; questions its reader restates
+ *                  as captions are answered by reading those (read-answers.ts) from the same latent.
  * Each item gets its own noise and its own text-sampler generator, so an item samples what the workflow run
  * alone with seed = the item's seed would (up to floating-point differences of a batched forward).
  */
@@ -24,6 +25,8 @@ import type { TextEncoderLike } from '../sampling/interfaces';
 import type { TextTemplate } from '../sampling/templates';
 import { asModel, asTextEncoder, asVae } from '../sampling/values';
 import { PROMPT_READERS } from '../sampling/prompt-readers';
+import { QUESTION_READERS } from '../sampling/question-readers';
+import { readAnswers } from '../sampling/read-answers';
 import { bestOfEach, candidateSeeds, selfCheck, type SelfCheckPlan } from '../sampling/self-check';
 import type { T5Encoder } from '../text/t5';
 import type { TextTokenizer } from '../text/tokenizer';
@@ -214,6 +217,24 @@ export function dditEvalModel(parts: DDiTParts, options: DDiTEvalOptions): DDiTE
     }
   };
 
+  const sampleLatents = (
+    latent: tf.Tensor4D,
+    templates: TextTemplate[],
+    steps: number,
+    temperature: number,
+    ctx: ItemContext[],
+  ): Promise<string[]> =>
+    sampleTextBatch({
+      model,
+      encoder,
+      tokenizer: tok,
+      latent,
+      templates,
+      seeds: ctx.map((c) => c.seed),
+      steps,
+      temperature,
+    });
+
   const sample = async (
     images: RgbImage[],
     templates: TextTemplate[],
@@ -224,16 +245,43 @@ export function dditEvalModel(parts: DDiTParts, options: DDiTEvalOptions): DDiTE
   ): Promise<string[]> => {
     const latent = await latents(images, ctx, node);
     try {
-      return await sampleTextBatch({
-        model,
-        encoder,
-        tokenizer: tok,
-        latent,
-        templates,
-        seeds: ctx.map((c) => c.seed),
-        steps,
-        temperature,
-      });
+      return await sampleLatents(latent, templates, steps, temperature, ctx);
+    } finally {
+      latent.dispose();
+    }
+  };
+
+  /** AnswerQuestion: questions its reader restates are read, the others sampled, all from one latent each. */
+  const answer = async (items: { image: RgbImage; question: string }[], ctx: ItemContext[]) => {
+    const s = settings.vqa;
+    const who = 'AnswerQuestion';
+    const latent = await latents(
+      items.map((it) => it.image),
+      ctx,
+      who,
+    );
+    try {
+      const readings = items.map((it) => QUESTION_READERS[s.reader](it.question));
+      const read = await readAnswers({ model, encoder, tokenizer: tok, who }, latent, readings, s);
+      const rest = items.flatMap((_, i) => (read[i] ? [] : [i]));
+      const out = read.map((r) => r?.answer ?? '');
+      if (rest.length === 0) return out;
+      const idx = tf.tensor1d(rest, 'int32');
+      const z = tf.gather(latent, idx) as tf.Tensor4D;
+      idx.dispose();
+      try {
+        const texts = await sampleLatents(
+          z,
+          rest.map((i) => questionTemplate(items[i].question, s.promptFormat, s.vizwiz, s.length, tok)),
+          options.textSteps ?? s.steps,
+          s.temperature,
+          rest.map((i) => ctx[i]),
+        );
+        rest.forEach((i, k) => (out[i] = texts[k]));
+      } finally {
+        z.dispose();
+      }
+      return out;
     } finally {
       latent.dispose();
     }
@@ -254,20 +302,7 @@ export function dditEvalModel(parts: DDiTParts, options: DDiTEvalOptions): DDiTE
         'Caption',
       );
     },
-    answerBatch: (items, ctx) => {
-      const s = settings.vqa;
-      const templates = items.map((it) =>
-        questionTemplate(it.question, s.promptFormat, s.vizwiz, s.length, tok),
-      );
-      return sample(
-        items.map((it) => it.image),
-        templates,
-        options.textSteps ?? s.steps,
-        s.temperature,
-        ctx,
-        'AnswerQuestion',
-      );
-    },
+    answerBatch: answer,
     dispose: () => {
       tf.dispose([...encoded.values()]);
       encoded.clear();

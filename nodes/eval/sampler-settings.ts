@@ -10,6 +10,7 @@ import type { NodeRegistry } from '../../server/engine/registry';
 import type { AnyNodeDefinition, ApiNode, ApiPrompt } from '../../server/engine/types';
 import { AnswerQuestion, Caption, CFGGuider, FlowMatchSampler, FlowMatchScheduler } from '../sampling/nodes';
 import { PROMPT_READER_NAMES, type PromptReader } from '../sampling/prompt-readers';
+import { QUESTION_READER_NAMES, type QuestionReader } from '../sampling/question-readers';
 import type { SelfCheckSettings } from '../sampling/self-check';
 import { SelfCheckSelect } from '../sampling/self-check-node';
 import { TextEncode } from '../text/nodes';
@@ -50,6 +51,10 @@ export interface VqaSettings {
   length: number;
   steps: number;
   temperature: number;
+  /** Questions this reader restates as captions are answered by reading them, in this caption format. */
+  reader: QuestionReader;
+  captionPrompt: string;
+  captionLength: number;
 }
 
 export interface SamplerSettings {
@@ -119,6 +124,16 @@ class WorkflowReader {
     if (typeof v !== kind) throw new Error(`${this.where(id)}: input '${input}' must be a ${kind}`);
     return v as T;
   }
+
+  /** A COMBO widget value (or its node's default), which must be one of the choices. */
+  choice<T extends string>(found: Found, def: AnyNodeDefinition, input: string, choices: readonly T[]): T {
+    const v = this.value<string>(found, def, input, 'string');
+    if (!(choices as readonly string[]).includes(v))
+      throw new Error(
+        `${this.where(found[0])}: input '${input}' is '${v}', not one of ${choices.join(', ')}`,
+      );
+    return v as T;
+  }
 }
 
 function readWorkflow(file: string, registry?: NodeRegistry): WorkflowReader {
@@ -167,13 +182,8 @@ export function textToImageSettings(file: string, registry?: NodeRegistry): Text
   const check = w.maybeNode(SelfCheckSelect);
   if (check) {
     s.candidates = w.value(latent, EmptyLatent, 'batch_size', 'number');
-    const reader = w.value<string>(check, SelfCheckSelect, 'reader', 'string');
-    if (!(PROMPT_READER_NAMES as string[]).includes(reader))
-      throw new Error(
-        `${path.basename(file)}: SelfCheckSelect reader '${reader}' is not one of ${PROMPT_READER_NAMES.join(', ')}`,
-      );
     s.selfCheck = {
-      reader: reader as PromptReader,
+      reader: w.choice(check, SelfCheckSelect, 'reader', PROMPT_READER_NAMES),
       promptFormat: w.value(check, SelfCheckSelect, 'prompt_format', 'string'),
       vizwiz: false,
       answerLength: w.value(check, SelfCheckSelect, 'answer_length', 'number'),
@@ -213,6 +223,9 @@ export function vqaSettings(file: string, registry?: NodeRegistry): VqaSettings 
     length: w.value(node, AnswerQuestion, 'length', 'number'),
     steps: w.value(node, AnswerQuestion, 'steps', 'number'),
     temperature: w.value(node, AnswerQuestion, 'temperature', 'number'),
+    reader: w.choice(node, AnswerQuestion, 'reader', QUESTION_READER_NAMES),
+    captionPrompt: w.value(node, AnswerQuestion, 'caption_prompt', 'string'),
+    captionLength: w.value(node, AnswerQuestion, 'caption_length', 'number'),
   };
 }
 
@@ -242,7 +255,9 @@ export function describeSettings(s: SamplerSettings): string {
     `caption: masked sampler, ${s.caption.steps} steps, temperature ${s.caption.temperature}, length ${s.caption.length}, prompt ` +
       `${JSON.stringify(s.caption.prompt)} (${path.basename(s.sources.caption)})`,
     `vqa: masked sampler, ${s.vqa.steps} steps, temperature ${s.vqa.temperature}, length ${s.vqa.length}, prompt ` +
-      `${JSON.stringify(s.vqa.promptFormat)}${s.vqa.vizwiz ? ' + VizWiz hint' : ''} (${path.basename(s.sources.vqa)})`,
+      `${JSON.stringify(s.vqa.promptFormat)}${s.vqa.vizwiz ? ' + VizWiz hint' : ''}` +
+      `${s.vqa.reader !== 'none' ? `, questions the ${s.vqa.reader} reader restates read as caption in-fills` : ''}` +
+      ` (${path.basename(s.sources.vqa)})`,
   ].join('\n');
 }
 

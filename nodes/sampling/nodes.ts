@@ -10,8 +10,10 @@ import { assertSigmas, truncatedSigmas } from './flow-schedule';
 import type { VaeLike } from './interfaces';
 import { latentPreview } from './preview';
 import { Rng } from './random';
-import { sampleText } from './text-sampling';
-import { captionTemplate, parseTemplate, VQA_PROMPT } from './templates';
+import { QUESTION_READER_NAMES, QUESTION_READERS, type QuestionReader } from './question-readers';
+import { readAnswers } from './read-answers';
+import { answeredTokens, sampleText } from './text-sampling';
+import { CAPTION_PROMPT, captionTemplate, parseTemplate, VQA_PROMPT } from './templates';
 import { captionTemplateFor, questionTemplate, withImageLatent } from './text-tasks';
 import { asConditioning, asGuider, asLatent, asModel, asTextEncoder, asTokenizer, asVae } from './values';
 
@@ -221,6 +223,10 @@ export const AnswerQuestion = defineNode({
     'Visual question answering by in-filling (spec §3.3): the prompt (prompt_format with {question}) is tokenised ' +
     'and its trailing EOS dropped, as in instruction tuning; those tokens are fixed and everything after them up to ' +
     'the length is the answer slot. The answer is cut at the first EOS. vizwiz adds the "unanswerable" hint. ' +
+    'With a reader, questions it knows are answered by reading instead: each possible answer is restated as ' +
+    'captions (shapes: "is the circle left of the square?" → "a · · · circle left of a · · · square" for yes, ' +
+    "the objects swapped for no) in caption_prompt's format, and the answer whose captions the text head finds " +
+    'likeliest wins (one masked forward each, no sampling). ' +
     TEXT_SAMPLER_NOTE,
   inputs: {
     model: { type: 'DDIT_MODEL' },
@@ -235,6 +241,19 @@ export const AnswerQuestion = defineNode({
     steps: { type: 'INT', default: 32, min: 1, max: 4096 },
     temperature: TEMPERATURE,
     seed: SEED,
+    reader: {
+      type: 'COMBO',
+      choices: QUESTION_READER_NAMES,
+      default: 'none',
+      tooltip:
+        'Questions this reader restates as captions are answered by reading them (none: always sample)',
+    },
+    caption_prompt: {
+      type: 'STRING',
+      default: CAPTION_PROMPT,
+      tooltip: "The Caption node's prompt the model was trained with, which the reader's captions follow",
+    },
+    caption_length: { type: 'INT', default: 32, min: 1, max: 4096, tooltip: "The Caption node's length" },
   },
   outputs: { answer: { type: 'STRING' }, tokens: { type: 'TEXT_TOKENS' } },
   async run(
@@ -251,15 +270,32 @@ export const AnswerQuestion = defineNode({
       steps,
       temperature,
       seed,
+      reader,
+      caption_prompt,
+      caption_length,
     },
     ctx,
   ) {
     const who = 'AnswerQuestion';
     const m = textModels(who, model, text_encoder, tokenizer);
     const tpl = questionTemplate(question, prompt_format, vizwiz, length, m.tokenizer, who);
-    const res = await withImageLatent(who, vae, image, seed, (latent) =>
-      sampleText({ ...m, latent, template: tpl, steps, temperature, seed }, ctx),
-    );
-    return { answer: res.text, tokens: res.tokens };
+    const options = QUESTION_READERS[reader as QuestionReader](question);
+    return withImageLatent(who, vae, image, seed, async (latent) => {
+      if (options) {
+        const [read] = await readAnswers({ ...m, who }, latent, [options], {
+          captionPrompt: caption_prompt,
+          captionLength: caption_length,
+        });
+        const tokens = answeredTokens(tpl, read!.answer, m.tokenizer);
+        ctx.ui({
+          text: [
+            `read by the ${reader} reader: ${options.map((o, k) => `${o.answer} ${read!.scores[k].toFixed(2)}`).join(', ')}`,
+          ],
+        });
+        return { answer: read!.answer, tokens };
+      }
+      const res = await sampleText({ ...m, latent, template: tpl, steps, temperature, seed }, ctx);
+      return { answer: res.text, tokens: res.tokens };
+    });
   },
 });

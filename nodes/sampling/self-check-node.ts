@@ -8,7 +8,7 @@ import { tf } from '../../server/runtime/tf';
 import { inferenceModel } from '../ddit/inference';
 import { isEmptyPlan, PROMPT_READER_NAMES, PROMPT_READERS, type PromptReader } from './prompt-readers';
 import { bestOfEach, candidateSeeds, selfCheck, type SelfCheckSettings } from './self-check';
-import { VQA_PROMPT } from './templates';
+import { CAPTION_PROMPT, VQA_PROMPT } from './templates';
 import { asConditioning, asImage, asModel, asTextEncoder, asTokenizer, asVae } from './values';
 
 /** The shipped defaults, which the evaluation also reads from text-to-image.json (sampler-settings.ts). */
@@ -16,7 +16,7 @@ export const SELF_CHECK_DEFAULTS = {
   caption_weight: 0,
   prompt_format: VQA_PROMPT,
   answer_length: 32,
-  caption_prompt: 'Q: describe the image. A: ',
+  caption_prompt: CAPTION_PROMPT,
   caption_length: 32,
   caption_steps: 16,
 } as const;

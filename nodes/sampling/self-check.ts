@@ -14,20 +14,11 @@
  */
 import { tf } from '../../server/runtime/tf';
 import type { DualModel, TextEncoderLike, TokenizerLike, VaeLike } from './interfaces';
+import { firstToken, infillRow, readRows, type CheckInfill, type ReadRow } from './infill-reading';
 import { sampleTextBatch } from './text-sampling';
-import { textProbabilities } from './text-model';
-import { parseTemplate } from './templates';
 import { captionTemplateFor, encodeRowsForText, questionTemplate } from './text-tasks';
 
-/**
- * A caption in the Caption node's answer slot with some words masked (null), and the words expected at some of
- * the masked ones (`at` indexes words): "a [·] [·] [·] left of a [·] [·] [·]" expecting "circle" at 3 and
- * "square" at 9 asks which object the model would name on the left, whatever sizes and colours it would give.
- */
-export interface CheckInfill {
-  words: readonly (string | null)[];
-  expect: readonly { at: number; word: string }[];
-}
+export type { CheckInfill } from './infill-reading';
 
 export interface CheckQuestion {
   question: string;
@@ -83,19 +74,6 @@ export interface SelfCheckResult {
   captions: (string | undefined)[];
 }
 
-function firstToken(tok: TokenizerLike, text: string, who: string): number {
-  const ids = tok.encode(text).filter((id) => id !== tok.eosId);
-  if (ids.length === 0) throw new Error(`${who}: the answer '${text}' has no tokens`);
-  return ids[0];
-}
-
-/** One text-head row: a token sequence for one image and the tokens read at some of its masked positions. */
-interface Row {
-  image: number;
-  ids: number[];
-  reads: { pos: number; token: number }[];
-}
-
 /** fn memoised per plan object: the candidates of one prompt share a plan, whose rows are built once. */
 function perPlan<T>(fn: (plan: SelfCheckPlan) => T): (plan: SelfCheckPlan) => T {
   const built = new Map<SelfCheckPlan, T>();
@@ -104,40 +82,6 @@ function perPlan<T>(fn: (plan: SelfCheckPlan) => T): (plan: SelfCheckPlan) => T 
     if (v === undefined) built.set(plan, (v = fn(plan)));
     return v;
   };
-}
-
-/** Σ log p(token) over each row's reads, rows of one length batched `chunk` at a time. */
-async function readRows(
-  req: SelfCheckRequest,
-  z: tf.Tensor4D,
-  rows: Row[],
-  L: number,
-): Promise<Float64Array> {
-  const logp = new Float64Array(rows.length);
-  const chunk = Math.max(1, req.chunk ?? 64);
-  for (let start = 0; start < rows.length; start += chunk) {
-    const part = rows.slice(start, start + chunk);
-    const x = new Int32Array(part.length * L);
-    part.forEach((r, i) => x.set(r.ids, i * L));
-    const idx = tf.tensor1d(
-      part.map((r) => r.image),
-      'int32',
-    );
-    const zr = tf.gather(z, idx) as tf.Tensor4D;
-    idx.dispose();
-    let p: Float32Array;
-    try {
-      p = await textProbabilities(req.model, req.encoder, zr, x, part.length, L, req.tokenizer.maskId);
-    } finally {
-      zr.dispose();
-    }
-    const V = p.length / (part.length * L);
-    part.forEach((r, i) => {
-      for (const { pos, token } of r.reads)
-        logp[start + i] += Math.log(Math.max(p[(i * L + pos) * V + token], 1e-9));
-    });
-  }
-  return logp;
 }
 
 /** Log-probabilities of each plan's answers, summed per image (the best of each group). */
@@ -173,20 +117,8 @@ async function answerScores(req: SelfCheckRequest, z: tf.Tensor4D, who: string):
 /** Log-probabilities of the words each plan's infills expect, summed per image. */
 async function infillScores(req: SelfCheckRequest, z: tf.Tensor4D, who: string): Promise<number[]> {
   const { tokenizer: tok, settings: s } = req;
-  const rowsOf = perPlan((plan) =>
-    (plan.infills ?? []).map((f) => {
-      const text = f.words.map((w) => w ?? '[MASK]').join(' ');
-      const t = parseTemplate(`${s.captionPrompt} ${text} [EOS]`, s.captionLength, tok, who);
-      const masked = t.fixed.flatMap((fixed, pos) => (fixed ? [] : [pos]));
-      const reads = f.expect.map(({ at, word }) => {
-        if (f.words[at] !== null) throw new Error(`${who}: infill word ${at} of '${text}' is not masked`);
-        const slot = f.words.slice(0, at).filter((w) => w === null).length;
-        return { pos: masked[slot], token: firstToken(tok, word, who) };
-      });
-      return { ids: t.ids, reads };
-    }),
-  );
-  const rows: Row[] = req.plans.flatMap((plan, image) => rowsOf(plan).map((r) => ({ ...r, image })));
+  const rowsOf = perPlan((plan) => (plan.infills ?? []).map((f) => infillRow(f, s, tok, who)));
+  const rows: ReadRow[] = req.plans.flatMap((plan, image) => rowsOf(plan).map((r) => ({ ...r, image })));
   const logp = await readRows(req, z, rows, s.captionLength);
   const out = new Array<number>(req.plans.length).fill(0);
   rows.forEach((r, i) => (out[r.image] += logp[i]));

@@ -96,6 +96,8 @@ export function parseTemplate(
 
 /** The VQA prompt of spec §3.3 (the SFT format); `{question}` is replaced. */
 export const VQA_PROMPT = 'Q: {question} Answer the question using a single word or phrase. A: ';
+/** The caption request in the same Q/A format, the Caption prompt the bundled model was trained with. */
+export const CAPTION_PROMPT = 'Q: describe the image. A: ';
 export const VIZWIZ_HINT = 'Reply unanswerable if information is not present in the image.';
 
 export function vqaPromptText(question: string, format = VQA_PROMPT, vizwiz = false): string {

@@ -170,3 +170,26 @@ export async function sampleTextBatch(
   });
   return templates.map((t, b) => generatedText(tok, Array.from(res.tokens.subarray(b * m, (b + 1) * m)), t));
 }
+
+/**
+ * TEXT_TOKENS for an answer that was read rather than sampled: the template with the answer's tokens in its
+ * slot and EOS after them, the template itself as the start state.
+ */
+export function answeredTokens(template: TextTemplate, answer: string, tok: TokenizerLike): TextTokens {
+  const words = tok.encode(answer).filter((id) => id !== tok.eosId);
+  const row = template.ids.slice();
+  let k = 0;
+  for (let i = 0; i < row.length; i++) {
+    if (template.fixed[i]) continue;
+    row[i] = k < words.length ? words[k] : tok.eosId;
+    k++;
+  }
+  return {
+    tokens: [row],
+    fixed: template.fixed,
+    states: [template.ids.slice(), row],
+    maskId: tok.maskId,
+    eosId: tok.eosId,
+    texts: [generatedText(tok, row, template)],
+  };
+}

@@ -5,9 +5,9 @@
  * prompt's relation and position claims with a caption. All read the prompt with the caption grammar
  * (parse-caption.ts); a prompt it cannot read yields no checks.
  */
-import { parseCaption, type CaptionGroup, type ParsedCaption } from './parse-caption';
+import { parseCaption, type ParsedCaption } from './parse-caption';
 import { ANSWER_NUMBERS, formatQuestion } from './questions';
-import type { Relation } from './relations';
+import { CONVERSE, type Relation } from './relations';
 import { COLORS } from './world';
 
 export interface PromptQuestion {
@@ -64,30 +64,39 @@ export function relationInfills(prompt: string | ParsedCaption): PromptInfill[] 
   for (const r of p.relations) {
     const [a, b] = [p.groups[r.a], p.groups[r.b]];
     if (a.count !== 1 || b.count !== 1) continue;
-    const [first, second] = r.rel === 'left of' || r.rel === 'above' ? [a, b] : [b, a];
-    const horizontal = r.rel === 'left of' || r.rel === 'right of';
-    const relation = horizontal ? ['left', 'of'] : ['above'];
-    // "a" size colour shape, relation, "a" size colour shape
-    const words: (string | null)[] = ['a', null, null, null, ...relation, 'a', null, null, null];
-    const expect: { at: number; word: string }[] = [];
-    const read = (g: CaptionGroup, start: number): void => {
-      if (g.size) expect.push({ at: start + 1, word: g.size });
-      if (g.color) expect.push({ at: start + 2, word: g.color });
-      expect.push({ at: start + 3, word: g.shape });
-    };
-    read(first, 0);
-    read(second, 4 + relation.length);
-    out.push({ words, expect });
+    out.push(
+      r.rel === 'left of' || r.rel === 'above'
+        ? relationInfill(r.rel, a, b)
+        : relationInfill(r.rel === 'right of' ? 'left of' : 'above', b, a),
+    );
   }
   return out;
 }
 
-const CONVERSE: Readonly<Record<Relation, Relation>> = {
-  'left of': 'right of',
-  'right of': 'left of',
-  above: 'below',
-  below: 'above',
-};
+/** What an in-fill names of one object: its shape, and its size and colour where known. */
+export interface NamedPhrase {
+  shape: string;
+  color?: string;
+  size?: string;
+}
+
+/**
+ * "a [·] [·] [·] {rel} a [·] [·] [·]" with both noun phrases (size, colour, shape) masked and the attributes
+ * of `first` and `second` expected where they belong.
+ */
+export function relationInfill(rel: Relation, first: NamedPhrase, second: NamedPhrase): PromptInfill {
+  const relation = rel.split(' ');
+  const words: (string | null)[] = ['a', null, null, null, ...relation, 'a', null, null, null];
+  const expect: { at: number; word: string }[] = [];
+  const read = (g: NamedPhrase, start: number): void => {
+    if (g.size) expect.push({ at: start + 1, word: g.size });
+    if (g.color) expect.push({ at: start + 2, word: g.color });
+    expect.push({ at: start + 3, word: g.shape });
+  };
+  read(first, 0);
+  read(second, 4 + relation.length);
+  return { words, expect };
+}
 
 /** At most this many objects are expanded from either text (the world has at most four). */
 const MAX_OBJECTS = 8;

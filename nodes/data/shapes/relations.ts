@@ -24,6 +24,14 @@ export function isRelation(v: unknown): v is Relation {
   return typeof v === 'string' && (RELATIONS as readonly string[]).includes(v);
 }
 
+/** The relation that holds the other way round: a left of b ⇔ b right of a. */
+export const CONVERSE: Readonly<Record<Relation, Relation>> = {
+  'left of': 'right of',
+  'right of': 'left of',
+  above: 'below',
+  below: 'above',
+};
+
 /**
  * How far the relation is from flipping: positive when it holds, negative when not, in canvas fractions.
  * "a left of b" ⇔ a.x < b.x − 0.1, so the margin is b.x − 0.1 − a.x.

@@ -52,6 +52,9 @@ describe('sampler settings from the shipped workflows', () => {
       length: vqa.length,
       steps: vqa.steps,
       temperature: vqa.temperature,
+      reader: 'shapes',
+      captionPrompt: vqa.caption_prompt,
+      captionLength: vqa.caption_length,
     });
     expect(describeSettings(s)).toContain(`${s.t2i.steps} steps, shift ${s.t2i.shift}, CFG ${s.t2i.cfg}`);
   });
@@ -93,7 +96,25 @@ describe('sampler settings from the shipped workflows', () => {
     const odd = copyWorkflows((name, w) => {
       if (name === 'text-to-image.json') nodeOf(w, 'SelfCheckSelect').inputs.reader = 'klingon';
     });
-    expect(() => readSamplerSettings(odd)).toThrow("SelfCheckSelect reader 'klingon' is not one of shapes");
+    expect(() => readSamplerSettings(odd)).toThrow(
+      "text-to-image.json node #10 (SelfCheckSelect): input 'reader' is 'klingon', not one of shapes",
+    );
+  });
+
+  it('reads the question reader, and no reader where the workflow names none', () => {
+    const none = copyWorkflows((name, w) => {
+      if (name === 'vqa.json') delete nodeOf(w, 'AnswerQuestion').inputs.reader;
+    });
+    expect(readSamplerSettings(none).vqa.reader).toBe('none');
+    const vqaLine = (d: string) => d.split('\n').find((l) => l.startsWith('vqa:'));
+    expect(vqaLine(describeSettings(readSamplerSettings(none)))).not.toContain('reader');
+    expect(vqaLine(describeSettings(readSamplerSettings()))).toContain(
+      'questions the shapes reader restates read',
+    );
+    const odd = copyWorkflows((name, w) => {
+      if (name === 'vqa.json') nodeOf(w, 'AnswerQuestion').inputs.reader = 'klingon';
+    });
+    expect(() => readSamplerSettings(odd)).toThrow("input 'reader' is 'klingon', not one of none, shapes");
   });
 
   it('says which node and input it cannot read', () => {

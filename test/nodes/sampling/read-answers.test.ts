@@ -1,0 +1,198 @@
+/**
+ * Answering by reading on the bundled checkpoint: relation questions restated as caption in-fills, scored
+ * by the text head, and AnswerQuestion with a reader in a workflow.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { createEngine, type ApiPrompt } from '../../../server/engine';
+import { initRuntime } from '../../../server/runtime';
+import { tf } from '../../../server/runtime/tf';
+import { loadCheckpoint, type LoadedCheckpoint } from '../../../nodes/ddit/checkpoint';
+import { inferenceModel } from '../../../nodes/ddit/inference';
+import { renderScene } from '../../../nodes/data/shapes/render';
+import type { Scene, SceneObject } from '../../../nodes/data/shapes/world';
+import { infillRow, readRows } from '../../../nodes/sampling/infill-reading';
+import { QUESTION_READERS } from '../../../nodes/sampling/question-readers';
+import { readAnswers, type AnswerOption } from '../../../nodes/sampling/read-answers';
+import { CAPTION_PROMPT } from '../../../nodes/sampling/templates';
+import { encodeRowsForText } from '../../../nodes/sampling/text-tasks';
+import { asModel, asTextEncoder, asVae } from '../../../nodes/sampling/values';
+import { silentLog } from '../../helpers/tiny-nodes';
+
+const MODELS = path.resolve(__dirname, '..', '..', '..', 'models');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ddit-read-answers-'));
+const savedCache = process.env.DDIT_ONNX_CACHE;
+const format = { captionPrompt: CAPTION_PROMPT, captionLength: 32 };
+let ck: LoadedCheckpoint;
+
+beforeAll(async () => {
+  process.env.DDIT_ONNX_CACHE = path.join(tmp, 'onnx');
+  await initRuntime();
+  ck = loadCheckpoint(path.join(MODELS, 'ddit-shapes.safetensors'));
+});
+afterAll(() => {
+  if (savedCache === undefined) delete process.env.DDIT_ONNX_CACHE;
+  else process.env.DDIT_ONNX_CACHE = savedCache;
+  ck?.transformer.dispose();
+  ck?.vae.dispose();
+  ck?.textEncoder.dispose();
+});
+
+const obj = (
+  shape: SceneObject['shape'],
+  color: SceneObject['color'],
+  x: number,
+  y: number,
+): SceneObject => ({
+  shape,
+  color,
+  size: 'large',
+  x,
+  y,
+});
+const scene = (...objects: SceneObject[]): Scene => ({ background: 'black', objects });
+
+const reader = () => ({
+  model: asModel(inferenceModel(ck.transformer), 'test'),
+  encoder: asTextEncoder(inferenceModel(ck.textEncoder), 'test'),
+  tokenizer: ck.tokenizer,
+  who: 'test',
+});
+
+async function latents(scenes: Scene[]): Promise<tf.Tensor4D> {
+  const renders = scenes.map((s) => renderScene(s));
+  const { width, height } = renders[0];
+  const data = new Float32Array(renders.length * width * height * 3);
+  renders.forEach((r, i) => data.set(r.data, i * width * height * 3));
+  const x = tf.tensor4d(data, [renders.length, height, width, 3]);
+  try {
+    return await encodeRowsForText(
+      'test',
+      asVae(inferenceModel(ck.vae), 'test'),
+      x,
+      scenes.map((_, k) => 7 + k),
+    );
+  } finally {
+    x.dispose();
+  }
+}
+
+describe('readAnswers with the bundled model', () => {
+  // four layouts of a circle and a square, each asked both ways round
+  const layouts: [Scene, string, string][] = [
+    [scene(obj('circle', 'red', 0.25, 0.5), obj('square', 'blue', 0.75, 0.5)), 'left of', 'right of'],
+    [scene(obj('square', 'green', 0.25, 0.5), obj('circle', 'white', 0.75, 0.5)), 'right of', 'left of'],
+    [scene(obj('circle', 'yellow', 0.5, 0.25), obj('square', 'purple', 0.5, 0.75)), 'above', 'below'],
+    [scene(obj('square', 'red', 0.5, 0.25), obj('circle', 'green', 0.5, 0.75)), 'below', 'above'],
+  ];
+
+  it('answers relation questions from the scene, not from the relation word', async () => {
+    const scenes = layouts.flatMap(([s]) => [s, s]);
+    const questions = layouts.flatMap(([, holds, not]) => [
+      `is the circle ${holds} the square?`,
+      `is the circle ${not} the square?`,
+    ]);
+    const z = await latents(scenes);
+    try {
+      const read = await readAnswers(
+        reader(),
+        z,
+        questions.map((q) => QUESTION_READERS.shapes(q)),
+        format,
+      );
+      expect(read.map((r) => r?.answer)).toEqual(layouts.flatMap(() => ['yes', 'no']));
+    } finally {
+      z.dispose();
+    }
+  });
+
+  it("scores each option as the sum of its in-fills' log-probabilities", async () => {
+    const [s] = layouts[0];
+    const options = QUESTION_READERS.shapes('is the circle left of the square?')!;
+    const z = await latents([s]);
+    try {
+      const [read] = await readAnswers(reader(), z, [options], format);
+      const rows = options.flatMap((o) =>
+        o.infills.map((f) => ({ ...infillRow(f, format, ck.tokenizer, 'test'), image: 0 })),
+      );
+      const logp = await readRows(reader(), z, rows, format.captionLength);
+      expect(read!.scores[0]).toBeCloseTo(logp[0] + logp[1], 4);
+      expect(read!.scores[1]).toBeCloseTo(logp[2] + logp[3], 4);
+      expect(read!.scores[0]).toBeGreaterThan(read!.scores[1]);
+    } finally {
+      z.dispose();
+    }
+  });
+
+  it('leaves questions without a reading to the sampler, and keeps the first of equal options', async () => {
+    const z = await latents([layouts[0][0], layouts[0][0]]);
+    const same = QUESTION_READERS.shapes('is the circle left of the square?')![0];
+    const tie: AnswerOption[] = [
+      { answer: 'first', infills: same.infills },
+      { answer: 'second', infills: same.infills },
+    ];
+    try {
+      const read = await readAnswers(reader(), z, [undefined, tie], format);
+      expect(read[0]).toBeUndefined();
+      expect(read[1]?.answer).toBe('first');
+      await expect(readAnswers(reader(), z, [undefined], format)).rejects.toThrow(
+        'test: 2 images and 1 readings',
+      );
+    } finally {
+      z.dispose();
+    }
+  });
+});
+
+describe('AnswerQuestion with a reader in a workflow', () => {
+  const workflow = (question: string, reader: string): ApiPrompt => ({
+    '1': { class_type: 'LoadCheckpoint', inputs: { ckpt_name: 'ddit-shapes.safetensors' } },
+    '2': {
+      class_type: 'RenderScene',
+      inputs: { scene: JSON.stringify(layouts0()), resolution: 32 },
+    },
+    '3': {
+      class_type: 'AnswerQuestion',
+      inputs: {
+        model: ['1', 0],
+        text_encoder: ['1', 2],
+        tokenizer: ['1', 3],
+        vae: ['1', 1],
+        image: ['2', 0],
+        question,
+        length: 32,
+        steps: 8,
+        temperature: 0,
+        seed: 3,
+        reader,
+      },
+    },
+    '4': { class_type: 'ShowText', inputs: { text: ['3', 0] } },
+  });
+  const layouts0 = () => scene(obj('square', 'green', 0.25, 0.5), obj('circle', 'white', 0.75, 0.5));
+  const engine = () =>
+    createEngine({
+      folders: { models: MODELS, input: path.join(tmp, 'in'), output: path.join(tmp, 'out') },
+      log: silentLog,
+    });
+
+  it('reads a relation question it can restate and says so', async () => {
+    const res = await engine().execute(workflow('is the square right of the circle?', 'shapes'));
+    expect(res.error?.message ?? res.status).toBe('success');
+    expect(res.outputs['4'].text).toEqual(['no']);
+    expect(res.outputs['3'].text?.[0]).toMatch(/^read by the shapes reader: yes -\d+\.\d\d, no -\d+\.\d\d$/);
+  });
+
+  it('samples what the reader cannot restate, as with no reader', async () => {
+    const q = 'what color is the circle?';
+    const [withReader, without] = [
+      await engine().execute(workflow(q, 'shapes')),
+      await engine().execute(workflow(q, 'none')),
+    ];
+    expect(withReader.error?.message ?? withReader.status).toBe('success');
+    expect(withReader.outputs['4'].text).toEqual(without.outputs['4'].text);
+    expect(withReader.outputs['4'].text).toEqual(['white']);
+    expect(withReader.outputs['3']).toBeUndefined();
+  });
+});
