@@ -42,7 +42,8 @@ export function firstToken(tok: TokenizerLike, text: string, who: string): numbe
 
 /**
  * Σ log p(token) over each row's reads given the latent of its image (z [N,h,w,C]), rows of one length L
- * batched `chunk` at a time.
+ * batched `chunk` at a time. Rows with the same image and tokens (a reading's options often read different
+ * words from one in-fill) share one forward.
  */
 export async function readRows(
   reader: TextReader,
@@ -51,9 +52,22 @@ export async function readRows(
   L: number,
 ): Promise<Float64Array> {
   const logp = new Float64Array(rows.length);
+  const unique: ReadRow[] = [];
+  const readers: number[][] = [];
+  const seen = new Map<string, number>();
+  rows.forEach((r, i) => {
+    const key = `${r.image}:${r.ids.join(',')}`;
+    let u = seen.get(key);
+    if (u === undefined) {
+      seen.set(key, (u = unique.length));
+      unique.push(r);
+      readers.push([]);
+    }
+    readers[u].push(i);
+  });
   const chunk = Math.max(1, reader.chunk ?? 64);
-  for (let start = 0; start < rows.length; start += chunk) {
-    const part = rows.slice(start, start + chunk);
+  for (let start = 0; start < unique.length; start += chunk) {
+    const part = unique.slice(start, start + chunk);
     const x = new Int32Array(part.length * L);
     part.forEach((r, i) => x.set(r.ids, i * L));
     const idx = tf.tensor1d(
@@ -77,9 +91,10 @@ export async function readRows(
       zr.dispose();
     }
     const V = p.length / (part.length * L);
-    part.forEach((r, i) => {
-      for (const { pos, token } of r.reads)
-        logp[start + i] += Math.log(Math.max(p[(i * L + pos) * V + token], 1e-9));
+    part.forEach((_, i) => {
+      for (const row of readers[start + i])
+        for (const { pos, token } of rows[row].reads)
+          logp[row] += Math.log(Math.max(p[(i * L + pos) * V + token], 1e-9));
     });
   }
   return logp;

@@ -125,6 +125,29 @@ describe('readAnswers with the bundled model', () => {
     }
   });
 
+  it('runs one forward per distinct in-fill: yes and no read other words of the same two', async () => {
+    const z = await latents([layouts[0][0]]);
+    const r = reader();
+    let forwards = 0;
+    const counting = {
+      ...r,
+      chunk: 1,
+      model: {
+        ...r.model,
+        forward: (...a: Parameters<typeof r.model.forward>) => (forwards++, r.model.forward(...a)),
+      },
+    };
+    try {
+      const options = QUESTION_READERS.shapes('is the circle left of the square?')!;
+      const [read] = await readAnswers(counting, z, [options], format);
+      expect(forwards).toBe(2);
+      const [alone] = await readAnswers(r, z, [options], format);
+      alone!.scores.forEach((v, k) => expect(read!.scores[k]).toBeCloseTo(v, 4));
+    } finally {
+      z.dispose();
+    }
+  });
+
   it('leaves questions without a reading to the sampler, and keeps the first of equal options', async () => {
     const z = await latents([layouts[0][0], layouts[0][0]]);
     const same = QUESTION_READERS.shapes('is the circle left of the square?')![0];
