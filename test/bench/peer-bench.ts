@@ -82,7 +82,7 @@ const BUNDLED_VAE = path.join(ROOT, 'models', 'vae-shapes.safetensors');
 /** The bundled checkpoint: its D-DiT and text-encoder configurations define 'small' when present. */
 const BUNDLED_CKPT = path.join(ROOT, 'models', 'ddit-shapes.safetensors');
 
-/** Text positions: the bundled model trains with M = 32 (workflows/train-shapes.json). */
+/** Text positions: the bundled model captions and answers with M = 32 (workflows/caption.json, vqa.json). */
 const M = 32;
 const LATENT = 8;
 const C = 4;

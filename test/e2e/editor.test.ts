@@ -323,7 +323,8 @@ test('a workflow runs with step previews, masked text, a live loss chart and fin
   expect(seen.text.some((t) => /^what colour is the disc\? .*___/.test(t))).toBe(true);
   const train = await live(4);
   expect(train?.drawn.chartPoints).toBe(30);
-  expect(train?.drawn.sampleImages).toBe(1);
+  // the sample image is drawn once its <img> has loaded, which may come after its caption
+  await waitFor(async () => (await live(4))?.drawn.sampleImages === 1, 'training sample image drawn');
   await page.waitForFunction(() =>
     /^idle|queued/.test(document.querySelector('[data-testid=overall-label]')!.textContent!),
   );

@@ -239,6 +239,11 @@ class T5:
                 F.linear(n0, w[a + "q.weight"]), F.linear(n0, w[a + "k.weight"]), F.linear(n0, w[a + "v.weight"]), heads, 1, bias
             )
             h = h + F.linear(o, w[a + "o.weight"])
+            s = p + "0.TokenShift."
+            if s + "prev.weight" in w:  # token shift (ddit-studio's T5Config.token_shift, not in T5)
+                prev = F.pad(n0[:, :-1], (0, 0, 1, 0))
+                nxt = F.pad(n0[:, 1:], (0, 0, 0, 1))
+                h = h + F.linear(prev, w[s + "prev.weight"]) + F.linear(nxt, w[s + "next.weight"])
             n1 = self.rms(h, p + "1.layer_norm")
             f = p + "1.DenseReluDense."
             if self.gated:
