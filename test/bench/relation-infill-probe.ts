@@ -6,7 +6,7 @@
  * several margins, split by why the answer is what it is (yes, no because the converse holds, no because
  * neither object is clearly past the other). Asserts nothing.
  *
- *   npx tsx test/bench/relation-infill-probe.ts [checkpoint] [--n 2000] [--seed 4242]
+ *   npx tsx test/bench/relation-infill-probe.ts [checkpoint] [--n 2000] [--seed 4242] [--forms shipped|both|stated]
  */
 import * as path from 'path';
 import { initRuntime, tf } from '../../server/runtime';
@@ -16,17 +16,37 @@ import { generateEvalSet } from '../../nodes/eval/generate-eval-set';
 import { readSamplerSettings } from '../../nodes/eval/sampler-settings';
 import { renderScene } from '../../nodes/data/shapes/render';
 import { parseQuestion } from '../../nodes/data/shapes/questions';
-import { relationMargin } from '../../nodes/data/shapes/relations';
+import { CONVERSE, relationMargin } from '../../nodes/data/shapes/relations';
+import { relationInfill } from '../../nodes/data/shapes/prompt-checks';
 import { QUESTION_READERS } from '../../nodes/sampling/question-readers';
-import { readAnswers } from '../../nodes/sampling/read-answers';
+import { readAnswers, type AnswerOption } from '../../nodes/sampling/read-answers';
 import { encodeRowsForText } from '../../nodes/sampling/text-tasks';
 import { asModel, asTextEncoder, asVae } from '../../nodes/sampling/values';
 import { probeArgs } from './probe-args';
+
+/**
+ * The reading of a relation question: 'shipped' (the reader's: the full caption's form, "left of" or "above",
+ * objects in the order the question implies), 'both' (the relation as asked and its converse, summed) or
+ * 'stated' (only the relation as asked).
+ */
+function readingOf(question: string, forms: string): AnswerOption[] | undefined {
+  if (forms === 'shipped') return QUESTION_READERS.shapes(question);
+  const p = parseQuestion(question);
+  if (p?.kind !== 'relation') return undefined;
+  const [a, b] = [{ shape: p.a }, { shape: p.b }];
+  const c = CONVERSE[p.rel];
+  const both = forms === 'both';
+  return [
+    { answer: 'yes', infills: [relationInfill(p.rel, a, b), ...(both ? [relationInfill(c, b, a)] : [])] },
+    { answer: 'no', infills: [relationInfill(p.rel, b, a), ...(both ? [relationInfill(c, a, b)] : [])] },
+  ];
+}
 
 async function main(): Promise<void> {
   const { opt, file } = probeArgs();
   const n = Number(opt('--n') ?? 2000);
   const seed = Number(opt('--seed') ?? 4242);
+  const forms = opt('--forms') ?? 'shipped';
   const ckpt = file ?? path.resolve(__dirname, '../../models/ddit-shapes.safetensors');
   await initRuntime();
   const ck = loadCheckpoint(ckpt);
@@ -67,7 +87,7 @@ async function main(): Promise<void> {
     const read = await readAnswers(
       reader,
       z,
-      chunk.map(({ it }) => QUESTION_READERS.shapes(it.question)),
+      chunk.map(({ it }) => readingOf(it.question, forms)),
       format,
     );
     z.dispose();

@@ -1,9 +1,10 @@
 /**
  * Questions of the shapes world that the caption head answers better than the answer slot: a relation
- * question ("is the circle left of the square?") is restated as captions the model would write, and the answer
- * is the one whose captions it finds likelier (AnswerQuestion with a reader, nodes/sampling/read-answers.ts).
- * The VQA head answers relation questions at chance (its answer follows the relation word); the caption head,
- * trained on "a red circle left of a blue square", names the objects in the right order in most scenes.
+ * question ("is the circle left of the square?") is restated as the full caption the model would write, and
+ * the answer is the one whose caption it finds likelier (AnswerQuestion with a reader,
+ * nodes/sampling/read-answers.ts). The VQA head answers relation questions at chance (its answer follows the
+ * relation word); the caption head, trained towards "a large red circle left of a small blue square", names the
+ * objects in the right order in almost every scene.
  */
 import { parseQuestion } from './questions';
 import { relationInfill, type PromptInfill } from './prompt-checks';
@@ -16,17 +17,22 @@ export interface AnswerInfills {
 }
 
 /**
- * "is the {a} {rel} the {b}?" → yes: "a · · {a} {rel} a · · {b}" and "a · · {b} {converse} a · · {a}";
- * no: the same with the objects swapped. Other questions: undefined (the answer slot answers them).
+ * "is the {a} {rel} the {b}?" → yes: the full caption's form of the relation ("left of" or "above", the left or
+ * upper object first) with the objects in the order the question implies, "a · · · {a} left of a · · · {b}" for
+ * "left of", "a · · · {b} left of a · · · {a}" for "right of"; no: the objects swapped. Sizes and colours stay
+ * masked. Other questions: undefined (the answer slot answers them).
  */
 export function questionInfills(question: string): AnswerInfills[] | undefined {
   const p = parseQuestion(question);
   if (p?.kind !== 'relation' || p.a === p.b) return undefined;
   const a = { shape: p.a };
   const b = { shape: p.b };
-  const converse = CONVERSE[p.rel];
+  // The relations a full caption writes; the caption head reads them far better than their converses.
+  const canonical = p.rel === 'left of' || p.rel === 'above';
+  const rel = canonical ? p.rel : CONVERSE[p.rel];
+  const [first, second] = canonical ? [a, b] : [b, a];
   return [
-    { answer: 'yes', infills: [relationInfill(p.rel, a, b), relationInfill(converse, b, a)] },
-    { answer: 'no', infills: [relationInfill(p.rel, b, a), relationInfill(converse, a, b)] },
+    { answer: 'yes', infills: [relationInfill(rel, first, second)] },
+    { answer: 'no', infills: [relationInfill(rel, second, first)] },
   ];
 }

@@ -1,37 +1,33 @@
 import { questionInfills } from '../../../../nodes/data/shapes/question-readings';
 
 const text = (f: { words: readonly (string | null)[] }) => f.words.map((w) => w ?? '·').join(' ');
+const order = (f: { expect: readonly { word: string }[] }) => f.expect.map((e) => e.word);
 
 describe('questionInfills', () => {
-  it('restates a relation question as captions for yes and for no', () => {
+  it('restates a relation question as the full caption, for yes and for no', () => {
     const options = questionInfills('Is the circle left of the square?')!;
     expect(options.map((o) => o.answer)).toEqual(['yes', 'no']);
     const [yes, no] = options;
-    expect(yes.infills.map(text)).toEqual(['a · · · left of a · · ·', 'a · · · right of a · · ·']);
-    expect(yes.infills.map((f) => f.expect)).toEqual([
-      [
-        { at: 3, word: 'circle' },
-        { at: 9, word: 'square' },
-      ],
-      [
-        { at: 3, word: 'square' },
-        { at: 9, word: 'circle' },
-      ],
+    expect(yes.infills.map(text)).toEqual(['a · · · left of a · · ·']);
+    expect(yes.infills[0].expect).toEqual([
+      { at: 3, word: 'circle' },
+      { at: 9, word: 'square' },
     ]);
-    // no: the same captions with the objects swapped
+    // no: the same caption with the objects swapped
     expect(no.infills.map(text)).toEqual(yes.infills.map(text));
-    expect(no.infills.map((f) => f.expect.map((e) => e.word))).toEqual([
-      ['square', 'circle'],
-      ['circle', 'square'],
-    ]);
+    expect(no.infills.map(order)).toEqual([['square', 'circle']]);
   });
 
-  it('reads vertical relations with one relation word', () => {
-    const [yes] = questionInfills('is the triangle below the circle?')!;
-    expect(yes.infills.map(text)).toEqual(['a · · · below a · · ·', 'a · · · above a · · ·']);
-    expect(yes.infills[0].expect).toEqual([
-      { at: 3, word: 'triangle' },
-      { at: 8, word: 'circle' },
+  it('writes right of and below in the full caption form, left or upper object first', () => {
+    const [yes, no] = questionInfills('is the square right of the triangle?')!;
+    expect(yes.infills.map(text)).toEqual(['a · · · left of a · · ·']);
+    expect(yes.infills.map(order)).toEqual([['triangle', 'square']]);
+    expect(no.infills.map(order)).toEqual([['square', 'triangle']]);
+    const [below] = questionInfills('is the triangle below the circle?')!;
+    expect(below.infills.map(text)).toEqual(['a · · · above a · · ·']);
+    expect(below.infills[0].expect).toEqual([
+      { at: 3, word: 'circle' },
+      { at: 8, word: 'triangle' },
     ]);
   });
 
