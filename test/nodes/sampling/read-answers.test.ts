@@ -2,16 +2,11 @@
  * Answering by reading on the bundled checkpoint: relation questions restated as caption in-fills, scored
  * by the text head, and AnswerQuestion with a reader in a workflow.
  */
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
-import { createEngine, type ApiPrompt } from '../../../server/engine';
-import { initRuntime } from '../../../server/runtime';
+import type { ApiPrompt } from '../../../server/engine';
 import { tf } from '../../../server/runtime/tf';
-import { loadCheckpoint, type LoadedCheckpoint } from '../../../nodes/ddit/checkpoint';
 import { inferenceModel } from '../../../nodes/ddit/inference';
 import { renderScene } from '../../../nodes/data/shapes/render';
-import type { Scene, SceneObject } from '../../../nodes/data/shapes/world';
+import type { Scene } from '../../../nodes/data/shapes/world';
 import { infillRow, readRows } from '../../../nodes/sampling/infill-reading';
 import { QUESTION_READERS } from '../../../nodes/sampling/question-readers';
 import { readAnswers, type AnswerOption } from '../../../nodes/sampling/read-answers';
@@ -21,45 +16,17 @@ import { generateEvalSet } from '../../../nodes/eval/generate-eval-set';
 import { questionKind } from '../../../nodes/data/shapes/questions';
 import { encodeRowsForText, questionTemplate } from '../../../nodes/sampling/text-tasks';
 import { asModel, asTextEncoder, asVae } from '../../../nodes/sampling/values';
-import { silentLog } from '../../helpers/tiny-nodes';
+import { sceneOf, shapeObject, useBundledCheckpoint } from '../../helpers/bundled-model';
 
-const MODELS = path.resolve(__dirname, '..', '..', '..', 'models');
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ddit-read-answers-'));
-const savedCache = process.env.DDIT_ONNX_CACHE;
+const bundled = useBundledCheckpoint('ddit-read-answers-');
+const obj = shapeObject;
+const scene = sceneOf;
 const format = { captionPrompt: CAPTION_PROMPT, captionLength: 32 };
-let ck: LoadedCheckpoint;
-
-beforeAll(async () => {
-  process.env.DDIT_ONNX_CACHE = path.join(tmp, 'onnx');
-  await initRuntime();
-  ck = loadCheckpoint(path.join(MODELS, 'ddit-shapes.safetensors'));
-});
-afterAll(() => {
-  if (savedCache === undefined) delete process.env.DDIT_ONNX_CACHE;
-  else process.env.DDIT_ONNX_CACHE = savedCache;
-  ck?.transformer.dispose();
-  ck?.vae.dispose();
-  ck?.textEncoder.dispose();
-});
-
-const obj = (
-  shape: SceneObject['shape'],
-  color: SceneObject['color'],
-  x: number,
-  y: number,
-): SceneObject => ({
-  shape,
-  color,
-  size: 'large',
-  x,
-  y,
-});
-const scene = (...objects: SceneObject[]): Scene => ({ background: 'black', objects });
 
 const reader = () => ({
-  model: asModel(inferenceModel(ck.transformer), 'test'),
-  encoder: asTextEncoder(inferenceModel(ck.textEncoder), 'test'),
-  tokenizer: ck.tokenizer,
+  model: asModel(inferenceModel(bundled.ck.transformer), 'test'),
+  encoder: asTextEncoder(inferenceModel(bundled.ck.textEncoder), 'test'),
+  tokenizer: bundled.ck.tokenizer,
   who: 'test',
 });
 
@@ -72,7 +39,7 @@ async function latents(scenes: Scene[]): Promise<tf.Tensor4D> {
   try {
     return await encodeRowsForText(
       'test',
-      asVae(inferenceModel(ck.vae), 'test'),
+      asVae(inferenceModel(bundled.ck.vae), 'test'),
       x,
       scenes.map((_, k) => 7 + k),
     );
@@ -105,7 +72,9 @@ describe('readAnswers with the bundled model', () => {
       const sampled = await sampleTextBatch({
         ...reader(),
         latent: z,
-        templates: items.map((it) => questionTemplate(it.question, VQA_PROMPT, false, 32, ck.tokenizer)),
+        templates: items.map((it) =>
+          questionTemplate(it.question, VQA_PROMPT, false, 32, bundled.ck.tokenizer),
+        ),
         seeds: items.map((_, k) => k),
         steps: 8,
         temperature: 0,
@@ -137,7 +106,7 @@ describe('readAnswers with the bundled model', () => {
     try {
       const [read] = await readAnswers(reader(), z, [options], format);
       const rows = options.flatMap((o) =>
-        o.infills.map((f) => ({ ...infillRow(f, format, ck.tokenizer, 'test'), image: 0 })),
+        o.infills.map((f) => ({ ...infillRow(f, format, bundled.ck.tokenizer, 'test'), image: 0 })),
       );
       const logp = await readRows(reader(), z, rows, format.captionLength);
       expect(read!.scores[0]).toBeCloseTo(logp[0] + logp[1], 4);
@@ -224,11 +193,7 @@ describe('AnswerQuestion with a reader in a workflow', () => {
     '4': { class_type: 'ShowText', inputs: { text: ['3', 0] } },
   });
   const layouts0 = () => scene(obj('square', 'green', 0.25, 0.5), obj('circle', 'white', 0.75, 0.5));
-  const engine = () =>
-    createEngine({
-      folders: { models: MODELS, input: path.join(tmp, 'in'), output: path.join(tmp, 'out') },
-      log: silentLog,
-    });
+  const engine = () => bundled.engine();
 
   it('reads a relation question it can restate and says so', async () => {
     const res = await engine().execute(workflow('is the square right of the circle?', 'shapes'));

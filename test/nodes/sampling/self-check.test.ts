@@ -2,48 +2,20 @@
  * Self-check on the bundled checkpoint: the model's text head prefers the render that fits the prompt, and
  * SelfCheckSelect keeps it in a workflow.
  */
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
-import { createEngine, type ApiPrompt } from '../../../server/engine';
-import { initRuntime } from '../../../server/runtime';
+import type { ApiPrompt } from '../../../server/engine';
 import { tf } from '../../../server/runtime/tf';
-import { loadCheckpoint, type LoadedCheckpoint } from '../../../nodes/ddit/checkpoint';
 import { inferenceModel } from '../../../nodes/ddit/inference';
 import { renderScene } from '../../../nodes/data/shapes/render';
-import type { Scene, SceneObject } from '../../../nodes/data/shapes/world';
+import type { Scene } from '../../../nodes/data/shapes/world';
 import { PROMPT_READERS } from '../../../nodes/sampling/prompt-readers';
 import { bestOfEach, selfCheck, type SelfCheckSettings } from '../../../nodes/sampling/self-check';
 import { SELF_CHECK_DEFAULTS } from '../../../nodes/sampling/self-check-node';
 import { asModel, asTextEncoder, asVae } from '../../../nodes/sampling/values';
-import { silentLog } from '../../helpers/tiny-nodes';
+import { sceneOf, shapeObject, useBundledCheckpoint } from '../../helpers/bundled-model';
 
-const MODELS = path.resolve(__dirname, '..', '..', '..', 'models');
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ddit-self-check-'));
-const savedCache = process.env.DDIT_ONNX_CACHE;
-let ck: LoadedCheckpoint;
-
-beforeAll(async () => {
-  process.env.DDIT_ONNX_CACHE = path.join(tmp, 'onnx');
-  await initRuntime();
-  ck = loadCheckpoint(path.join(MODELS, 'ddit-shapes.safetensors'));
-});
-afterAll(() => {
-  if (savedCache === undefined) delete process.env.DDIT_ONNX_CACHE;
-  else process.env.DDIT_ONNX_CACHE = savedCache;
-  ck?.transformer.dispose();
-  ck?.vae.dispose();
-  ck?.textEncoder.dispose();
-});
-
-const obj = (shape: SceneObject['shape'], color: SceneObject['color'], x: number, y = 0.5): SceneObject => ({
-  shape,
-  color,
-  size: 'large',
-  x,
-  y,
-});
-const scene = (...objects: SceneObject[]): Scene => ({ background: 'black', objects });
+const bundled = useBundledCheckpoint('ddit-self-check-');
+const obj = shapeObject;
+const scene = sceneOf;
 
 function images(scenes: Scene[]): tf.Tensor4D {
   const renders = scenes.map((s) => renderScene(s));
@@ -68,10 +40,10 @@ async function check(prompt: string, scenes: Scene[], captionWeight = settings.c
   const x = images(scenes);
   try {
     return await selfCheck({
-      model: asModel(inferenceModel(ck.transformer), 'test'),
-      encoder: asTextEncoder(inferenceModel(ck.textEncoder), 'test'),
-      tokenizer: ck.tokenizer,
-      vae: asVae(inferenceModel(ck.vae), 'test'),
+      model: asModel(inferenceModel(bundled.ck.transformer), 'test'),
+      encoder: asTextEncoder(inferenceModel(bundled.ck.textEncoder), 'test'),
+      tokenizer: bundled.ck.tokenizer,
+      vae: asVae(inferenceModel(bundled.ck.vae), 'test'),
       images: x,
       plans: scenes.map(() => PROMPT_READERS.shapes(prompt)),
       seeds: scenes.map((_, k) => 11 + k),
@@ -140,10 +112,10 @@ describe('selfCheck with the bundled model', () => {
     const a = await check('a green square and a red circle', scenes, 0);
     const x = images(scenes);
     const b = await selfCheck({
-      model: asModel(inferenceModel(ck.transformer), 'test'),
-      encoder: asTextEncoder(inferenceModel(ck.textEncoder), 'test'),
-      tokenizer: ck.tokenizer,
-      vae: asVae(inferenceModel(ck.vae), 'test'),
+      model: asModel(inferenceModel(bundled.ck.transformer), 'test'),
+      encoder: asTextEncoder(inferenceModel(bundled.ck.textEncoder), 'test'),
+      tokenizer: bundled.ck.tokenizer,
+      vae: asVae(inferenceModel(bundled.ck.vae), 'test'),
       images: x,
       plans: scenes.map(() => PROMPT_READERS.shapes('a green square and a red circle')),
       seeds: [11, 12],
@@ -158,10 +130,10 @@ describe('selfCheck with the bundled model', () => {
     const x = images([scene(obj('circle', 'red', 0.5))]);
     await expect(
       selfCheck({
-        model: asModel(inferenceModel(ck.transformer), 'test'),
-        encoder: asTextEncoder(inferenceModel(ck.textEncoder), 'test'),
-        tokenizer: ck.tokenizer,
-        vae: asVae(inferenceModel(ck.vae), 'test'),
+        model: asModel(inferenceModel(bundled.ck.transformer), 'test'),
+        encoder: asTextEncoder(inferenceModel(bundled.ck.textEncoder), 'test'),
+        tokenizer: bundled.ck.tokenizer,
+        vae: asVae(inferenceModel(bundled.ck.vae), 'test'),
         images: x,
         plans: [],
         seeds: [1],
@@ -208,11 +180,7 @@ describe('SelfCheckSelect in a workflow', () => {
     },
     '5': { class_type: 'ShowText', inputs: { text: ['4', 2] } },
   });
-  const engine = () =>
-    createEngine({
-      folders: { models: MODELS, input: path.join(tmp, 'in'), output: path.join(tmp, 'out') },
-      log: silentLog,
-    });
+  const engine = () => bundled.engine();
 
   it('keeps the candidate that fits the prompt of the linked conditioning', async () => {
     const res = await engine().execute(workflow({ positive: ['3', 0] }));
