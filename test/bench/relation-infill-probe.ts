@@ -6,7 +6,7 @@
  * several margins, split by why the answer is what it is (yes, no because the converse holds, no because
  * neither object is clearly past the other). Asserts nothing.
  *
- *   npx tsx test/bench/relation-infill-probe.ts [checkpoint] [--n 2000] [--seed 4242] [--forms shipped|both|stated]
+ *   npx tsx test/bench/relation-infill-probe.ts [checkpoint] [--n 2000] [--seed 4242] [--forms shipped|both|stated|axes]
  */
 import * as path from 'path';
 import { initRuntime, tf } from '../../server/runtime';
@@ -27,10 +27,24 @@ import { probeArgs } from './probe-args';
 /**
  * The reading of a relation question: 'shipped' (the reader's: the full caption's form, "left of" or "above",
  * objects in the order the question implies), 'both' (the relation as asked and its converse, summed) or
- * 'stated' (only the relation as asked).
+ * 'stated' (only the relation as asked), 'axes' (the shipped reading, "no" also when the other axis' caption
+ * reads better in either order).
  */
 function readingOf(question: string, forms: string): AnswerOption[] | undefined {
   if (forms === 'shipped') return QUESTION_READERS.shapes(question);
+  if (forms === 'axes') {
+    // the shipped reading, and "no" also when the other axis' caption (either order) reads better
+    const shipped = QUESTION_READERS.shapes(question)!;
+    const q = parseQuestion(question);
+    if (q?.kind !== 'relation') return undefined;
+    const other = q.rel === 'left of' || q.rel === 'right of' ? 'above' : 'left of';
+    const [a, b] = [{ shape: q.a }, { shape: q.b }];
+    return [
+      ...shipped,
+      { answer: 'no', infills: [relationInfill(other, a, b)] },
+      { answer: 'no', infills: [relationInfill(other, b, a)] },
+    ];
+  }
   const p = parseQuestion(question);
   if (p?.kind !== 'relation') return undefined;
   const [a, b] = [{ shape: p.a }, { shape: p.b }];
@@ -91,7 +105,7 @@ async function main(): Promise<void> {
       format,
     );
     z.dispose();
-    for (const r of read) diffs.push(r!.scores[0] - r!.scores[1]);
+    for (const r of read) diffs.push(r!.scores[0] - Math.max(...r!.scores.slice(1)));
   }
   const groups = ['yes', 'converse', 'neither'];
   for (const tau of [-4, -2, -1, 0, 1, 2, 4, 8]) {
