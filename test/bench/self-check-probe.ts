@@ -6,7 +6,7 @@
  * one, with its question part alone and with the in-fills and caption claims added. Asserts nothing
  * (models/README.md, session 10).
  *
- *   npx tsx test/bench/self-check-probe.ts [checkpoint] [--n 120] [--k 8]
+ *   npx tsx test/bench/self-check-probe.ts [checkpoint] [--n 120] [--k 8] [--cfg2 3]
  */
 import * as path from 'path';
 import { initRuntime, tf } from '../../server/runtime';
@@ -39,6 +39,12 @@ async function main(): Promise<void> {
   // probe cannot reach image by image, so its candidates are drawn alike but not identically.
   const single = { ...shipped, t2i: { ...shipped.t2i, candidates: 1 } };
   const evalModel = dditEvalModel(ck, { settings: single });
+  // --cfg2 X: every other candidate (odd k) is drawn with CFG X instead of the workflow's
+  const cfg2 = opt('--cfg2');
+  const evalModel2 =
+    cfg2 === undefined
+      ? evalModel
+      : dditEvalModel(ck, { settings: { ...single, t2i: { ...single.t2i, cfg: Number(cfg2) } } });
   const parts = {
     model: asModel(inferenceModel(ck.transformer), 'probe'),
     encoder: asTextEncoder(inferenceModel(ck.textEncoder), 'probe'),
@@ -56,10 +62,19 @@ async function main(): Promise<void> {
     const base = deriveSeed(0, `eval:t2i:${index}`);
     const seeds = Array.from({ length: K }, (_, k) => (k === 0 ? base : deriveSeed(base, `candidate:${k}`)));
     const ctx = seeds.map((seed, k) => ({ id: `${item.id}:${k}`, seed }));
-    const images = await evalModel.textToImageBatch!(
-      ctx.map(() => item.prompt),
-      ctx,
-    );
+    const even = ctx.filter((_, k) => k % 2 === 0);
+    const odd = ctx.filter((_, k) => k % 2 === 1);
+    const [a, b] = [
+      await evalModel.textToImageBatch!(
+        even.map(() => item.prompt),
+        even,
+      ),
+      await evalModel2.textToImageBatch!(
+        odd.map(() => item.prompt),
+        odd,
+      ),
+    ];
+    const images = ctx.map((_, k) => (k % 2 === 0 ? a[k / 2] : b[(k - 1) / 2]));
     pass.push(images.map((img) => scoreT2I(item.require, judgeImage(img)).pass));
     const { width, height } = images[0];
     const data = new Float32Array(K * width * height * 3);
@@ -116,6 +131,7 @@ async function main(): Promise<void> {
   }
   console.log(`candidates passing: ${(pass.flat().filter(Boolean).length / pass.flat().length).toFixed(3)}`);
   evalModel.dispose();
+  if (evalModel2 !== evalModel) evalModel2.dispose();
 }
 
 void main().then(() => process.exit(0));
