@@ -64,13 +64,19 @@ export function relationInfills(prompt: string | ParsedCaption): PromptInfill[] 
   for (const r of p.relations) {
     const [a, b] = [p.groups[r.a], p.groups[r.b]];
     if (a.count !== 1 || b.count !== 1) continue;
-    out.push(
-      r.rel === 'left of' || r.rel === 'above'
-        ? relationInfill(r.rel, a, b)
-        : relationInfill(r.rel === 'right of' ? 'left of' : 'above', b, a),
-    );
+    out.push(fullCaptionInfill(a, r.rel, b));
   }
   return out;
+}
+
+/**
+ * relationInfill for "a {rel} b" in the full caption's form: "left of" or "above" with the left or upper object
+ * first ("a right of b" → "b left of a"), the form the caption head reads best.
+ */
+export function fullCaptionInfill(a: NamedPhrase, rel: Relation, b: NamedPhrase): PromptInfill {
+  return rel === 'left of' || rel === 'above'
+    ? relationInfill(rel, a, b)
+    : relationInfill(CONVERSE[rel], b, a);
 }
 
 /** What an in-fill names of one object: its shape, and its size and colour where known. */

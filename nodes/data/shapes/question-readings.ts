@@ -7,8 +7,7 @@
  * objects in the right order in almost every scene.
  */
 import { parseQuestion } from './questions';
-import { relationInfill, type PromptInfill } from './prompt-checks';
-import { CONVERSE } from './relations';
+import { fullCaptionInfill, type PromptInfill } from './prompt-checks';
 
 export interface AnswerInfills {
   answer: string;
@@ -27,12 +26,8 @@ export function questionInfills(question: string): AnswerInfills[] | undefined {
   if (p?.kind !== 'relation' || p.a === p.b) return undefined;
   const a = { shape: p.a };
   const b = { shape: p.b };
-  // The relations a full caption writes; the caption head reads them far better than their converses.
-  const canonical = p.rel === 'left of' || p.rel === 'above';
-  const rel = canonical ? p.rel : CONVERSE[p.rel];
-  const [first, second] = canonical ? [a, b] : [b, a];
   return [
-    { answer: 'yes', infills: [relationInfill(rel, first, second)] },
-    { answer: 'no', infills: [relationInfill(rel, second, first)] },
+    { answer: 'yes', infills: [fullCaptionInfill(a, p.rel, b)] },
+    { answer: 'no', infills: [fullCaptionInfill(b, p.rel, a)] },
   ];
 }
