@@ -282,10 +282,12 @@ export const AnswerQuestion = defineNode({
     const options = QUESTION_READERS[reader as QuestionReader](question);
     return withImageLatent(who, vae, image, seed, async (latent) => {
       if (options) {
+        ctx.progress(0, 1);
         const [read] = await readAnswers({ ...m, who }, latent, [options], {
           captionPrompt: caption_prompt,
           captionLength: caption_length,
         });
+        ctx.progress(1, 1);
         const tokens = answeredTokens(tpl, read!.answer, m.tokenizer);
         ctx.ui({
           text: [
