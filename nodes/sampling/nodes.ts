@@ -12,7 +12,7 @@ import { latentPreview } from './preview';
 import { Rng } from './random';
 import { QUESTION_READER_NAMES, QUESTION_READERS, type QuestionReader } from './question-readers';
 import { readAnswers } from './read-answers';
-import { answeredTokens, sampleText } from './text-sampling';
+import { answeredTokens, sampleText, sendTextState } from './text-sampling';
 import { CAPTION_PROMPT, captionTemplate, parseTemplate, VQA_PROMPT } from './templates';
 import { captionTemplateFor, questionTemplate, withImageLatent } from './text-tasks';
 import { asConditioning, asGuider, asLatent, asModel, asTextEncoder, asTokenizer, asVae } from './values';
@@ -283,12 +283,14 @@ export const AnswerQuestion = defineNode({
     return withImageLatent(who, vae, image, seed, async (latent) => {
       if (options) {
         ctx.progress(0, 1);
+        sendTextState(ctx, m.tokenizer, tpl, tpl.ids, 0, 1);
         const [read] = await readAnswers({ ...m, who }, latent, [options], {
           captionPrompt: caption_prompt,
           captionLength: caption_length,
         });
         ctx.progress(1, 1);
         const tokens = answeredTokens(tpl, read!.answer, m.tokenizer);
+        sendTextState(ctx, m.tokenizer, tpl, tokens.tokens[0], 1, 1);
         ctx.ui({
           text: [
             `read by the ${reader} reader: ${options.map((o, k) => `${o.answer} ${read!.scores[k].toFixed(2)}`).join(', ')}`,

@@ -51,6 +51,32 @@ function pieceOf(tok: TokenizerLike, id: number, cache: Map<number, string>): st
   return s;
 }
 
+/**
+ * A `ddit.text_state` message: the row's tokens, which are masked and fixed, and their pieces (null where
+ * masked), so the editor can draw the answer forming step by step.
+ */
+export function sendTextState(
+  ctx: NodeContext,
+  tok: TokenizerLike,
+  template: TextTemplate,
+  row: number[],
+  step: number,
+  steps: number,
+  pieces = new Map<number, string>(),
+): void {
+  const masked = row.map((t) => t === tok.maskId);
+  const shown = row.map((t, i) => (masked[i] ? null : pieceOf(tok, t, pieces)));
+  ctx.send('ddit.text_state', {
+    tokens: row,
+    masked,
+    fixed: template.fixed,
+    pieces: shown,
+    step,
+    steps,
+    text: shown.map((p) => p ?? '_').join(' '),
+  });
+}
+
 /** The generated part of a sampled row: from the template's first masked position, cut at the first EOS. */
 export function generatedText(tok: TokenizerLike, row: number[], template: TextTemplate): string {
   return tok.decode(cutAtEos(row.slice(template.firstMasked), tok.eosId)).trim();
@@ -81,17 +107,7 @@ export async function sampleText(req: TextSampleRequest, ctx: NodeContext): Prom
       await ctx.interruptionPoint();
       const first = Array.from(tokens.subarray(0, m));
       states.push(first);
-      const masked = first.map((t) => t === tok.maskId);
-      const shown = first.map((t, i) => (masked[i] ? null : pieceOf(tok, t, pieces)));
-      ctx.send('ddit.text_state', {
-        tokens: first,
-        masked,
-        fixed: template.fixed,
-        pieces: shown,
-        step,
-        steps,
-        text: shown.map((p) => p ?? '_').join(' '),
-      });
+      sendTextState(ctx, tok, template, first, step, steps, pieces);
       if (step > 0) ctx.progress(step, steps);
     },
   });

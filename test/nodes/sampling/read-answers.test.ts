@@ -2,7 +2,7 @@
  * Answering by reading on the bundled checkpoint: relation questions restated as caption in-fills, scored
  * by the text head, and AnswerQuestion with a reader in a workflow.
  */
-import type { ApiPrompt } from '../../../server/engine';
+import type { ApiPrompt, EngineEvent } from '../../../server/engine';
 import { tf } from '../../../server/runtime/tf';
 import { inferenceModel } from '../../../nodes/ddit/inference';
 import { renderScene } from '../../../nodes/data/shapes/render';
@@ -17,6 +17,7 @@ import { questionKind } from '../../../nodes/data/shapes/questions';
 import { encodeRowsForText, questionTemplate } from '../../../nodes/sampling/text-tasks';
 import { asModel, asTextEncoder, asVae } from '../../../nodes/sampling/values';
 import { sceneOf, shapeObject, useBundledCheckpoint } from '../../helpers/bundled-model';
+import { eventsOf } from '../../helpers/tiny-nodes';
 
 const bundled = useBundledCheckpoint('ddit-read-answers-');
 const obj = shapeObject;
@@ -195,11 +196,20 @@ describe('AnswerQuestion with a reader in a workflow', () => {
   const layouts0 = () => scene(obj('square', 'green', 0.25, 0.5), obj('circle', 'white', 0.75, 0.5));
   const engine = () => bundled.engine();
 
-  it('reads a relation question it can restate and says so', async () => {
-    const res = await engine().execute(workflow('is the square right of the circle?', 'shapes'));
+  it('reads a relation question it can restate, says so and shows the answer in place', async () => {
+    const events: EngineEvent[] = [];
+    const res = await engine().execute(workflow('is the square right of the circle?', 'shapes'), {
+      onEvent: (e) => events.push(e),
+    });
     expect(res.error?.message ?? res.status).toBe('success');
     expect(res.outputs['4'].text).toEqual(['no']);
     expect(res.outputs['3'].text?.[0]).toMatch(/^read by the shapes reader: yes -\d+\.\d\d, no -\d+\.\d\d$/);
+    // the editor's text panel: the empty answer slot, then the answer in it
+    const states = eventsOf(events, 'ddit.text_state');
+    expect(states.map((s) => s.step)).toEqual([0, 1]);
+    expect(states[0].text).toMatch(/_ _ _$/);
+    expect(states[1].text).toMatch(/ a : no <\/s>/);
+    expect(events.filter((e) => e.type === 'progress').length).toBeGreaterThanOrEqual(1);
   });
 
   it('samples what the reader cannot restate, as with no reader', async () => {
