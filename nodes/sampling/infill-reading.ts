@@ -114,7 +114,14 @@ export function infillRow(
   who: string,
 ): Omit<ReadRow, 'image'> {
   const text = f.words.map((w) => w ?? '[MASK]').join(' ');
-  const t = parseTemplate(`${format.captionPrompt} ${text} [EOS]`, format.captionLength, tok, who);
+  let t: ReturnType<typeof parseTemplate>;
+  try {
+    t = parseTemplate(`${format.captionPrompt} ${text} [EOS]`, format.captionLength, tok, who);
+  } catch (e) {
+    // the nodes that read in-fills (AnswerQuestion, SelfCheckSelect) take the length as caption_length
+    const why = (e as Error).message.replace(`${who}: `, '');
+    throw new Error(`${who}: input 'caption_length' does not fit the caption in-fill '${text}' (${why})`);
+  }
   const masked = t.fixed.flatMap((fixed, pos) => (fixed ? [] : [pos]));
   const reads = f.expect.map(({ at, word }) => {
     if (f.words[at] !== null) throw new Error(`${who}: infill word ${at} of '${text}' is not masked`);

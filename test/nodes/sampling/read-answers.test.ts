@@ -169,7 +169,7 @@ describe('readAnswers with the bundled model', () => {
 });
 
 describe('AnswerQuestion with a reader in a workflow', () => {
-  const workflow = (question: string, reader: string): ApiPrompt => ({
+  const workflow = (question: string, reader: string, extra: Record<string, unknown> = {}): ApiPrompt => ({
     '1': { class_type: 'LoadCheckpoint', inputs: { ckpt_name: 'ddit-shapes.safetensors' } },
     '2': {
       class_type: 'RenderScene',
@@ -189,6 +189,7 @@ describe('AnswerQuestion with a reader in a workflow', () => {
         temperature: 0,
         seed: 3,
         reader,
+        ...extra,
       },
     },
     '4': { class_type: 'ShowText', inputs: { text: ['3', 0] } },
@@ -210,6 +211,16 @@ describe('AnswerQuestion with a reader in a workflow', () => {
     expect(states[0].text).toMatch(/_ _ _$/);
     expect(states[1].text).toMatch(/ a : no <\/s>/);
     expect(events.filter((e) => e.type === 'progress').length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('names caption_length when the captions do not fit it', async () => {
+    const res = await engine().execute(
+      workflow('is the square right of the circle?', 'shapes', { caption_length: 8 }),
+    );
+    expect(res.status).toBe('error');
+    expect(res.error?.message).toContain(
+      "AnswerQuestion: input 'caption_length' does not fit the caption in-fill 'a [MASK] [MASK] [MASK] left of",
+    );
   });
 
   it('samples what the reader cannot restate, as with no reader', async () => {
