@@ -61,3 +61,7 @@ export const shapeObject = (
 ): SceneObject => ({ shape, color, size: 'large', x, y });
 
 export const sceneOf = (...objects: SceneObject[]): Scene => ({ background: 'black', objects });
+
+/** The model, text encoder, tokenizer and VAE inputs of a node, linked to the LoadCheckpoint node `id`. */
+export const checkpointLinks = (id: string) =>
+  ({ model: [id, 0], text_encoder: [id, 2], tokenizer: [id, 3], vae: [id, 1] }) as const;

@@ -16,7 +16,7 @@ import { generateEvalSet } from '../../../nodes/eval/generate-eval-set';
 import { questionKind } from '../../../nodes/data/shapes/questions';
 import { encodeRowsForText, questionTemplate } from '../../../nodes/sampling/text-tasks';
 import { asModel, asTextEncoder, asVae } from '../../../nodes/sampling/values';
-import { sceneOf, shapeObject, useBundledCheckpoint } from '../../helpers/bundled-model';
+import { checkpointLinks, sceneOf, shapeObject, useBundledCheckpoint } from '../../helpers/bundled-model';
 import { eventsOf } from '../../helpers/tiny-nodes';
 
 const bundled = useBundledCheckpoint('ddit-read-answers-');
@@ -178,10 +178,7 @@ describe('AnswerQuestion with a reader in a workflow', () => {
     '3': {
       class_type: 'AnswerQuestion',
       inputs: {
-        model: ['1', 0],
-        text_encoder: ['1', 2],
-        tokenizer: ['1', 3],
-        vae: ['1', 1],
+        ...checkpointLinks('1'),
         image: ['2', 0],
         question,
         length: 32,

@@ -11,7 +11,7 @@ import { PROMPT_READERS } from '../../../nodes/sampling/prompt-readers';
 import { bestOfEach, selfCheck, type SelfCheckSettings } from '../../../nodes/sampling/self-check';
 import { SELF_CHECK_DEFAULTS } from '../../../nodes/sampling/self-check-node';
 import { asModel, asTextEncoder, asVae } from '../../../nodes/sampling/values';
-import { sceneOf, shapeObject, useBundledCheckpoint } from '../../helpers/bundled-model';
+import { checkpointLinks, sceneOf, shapeObject, useBundledCheckpoint } from '../../helpers/bundled-model';
 
 const bundled = useBundledCheckpoint('ddit-self-check-');
 const obj = shapeObject;
@@ -169,10 +169,7 @@ describe('SelfCheckSelect in a workflow', () => {
     '4': {
       class_type: 'SelfCheckSelect',
       inputs: {
-        model: ['1', 0],
-        text_encoder: ['1', 2],
-        tokenizer: ['1', 3],
-        vae: ['1', 1],
+        ...checkpointLinks('1'),
         images: ['2', 0],
         seed: 0,
         ...check,
