@@ -58,7 +58,8 @@ export interface DDiTEvalModel extends EvalModel {
   dispose(): void;
 }
 
-function toTensor(images: readonly RgbImage[]): tf.Tensor4D {
+/** RGB images of one size as a batch [N,H,W,3]. */
+export function rgbBatch(images: readonly RgbImage[]): tf.Tensor4D {
   const { width, height } = images[0];
   const per = width * height * 3;
   const data = new Float32Array(images.length * per);
@@ -204,7 +205,7 @@ export function dditEvalModel(parts: DDiTParts, options: DDiTEvalOptions): DDiTE
 
   /** Posterior samples of each image with its item's seed, as the Caption / AnswerQuestion nodes take them. */
   const latents = async (images: RgbImage[], ctx: ItemContext[], node: string): Promise<tf.Tensor4D> => {
-    const x = toTensor(images);
+    const x = rgbBatch(images);
     try {
       return await encodeRowsForText(
         node,

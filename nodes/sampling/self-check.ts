@@ -18,8 +18,6 @@ import { firstToken, infillRow, readRows, type CheckInfill, type ReadRow } from 
 import { sampleTextBatch } from './text-sampling';
 import { captionTemplateFor, encodeRowsForText, questionTemplate } from './text-tasks';
 
-export type { CheckInfill } from './infill-reading';
-
 export interface CheckQuestion {
   question: string;
   answer: string;

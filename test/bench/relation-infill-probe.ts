@@ -9,9 +9,10 @@
  *   npx tsx test/bench/relation-infill-probe.ts [checkpoint] [--n 2000] [--seed 4242] [--forms shipped|both|stated|axes]
  */
 import * as path from 'path';
-import { initRuntime, tf } from '../../server/runtime';
+import { initRuntime } from '../../server/runtime';
 import { loadCheckpoint } from '../../nodes/ddit/checkpoint';
 import { inferenceModel } from '../../nodes/ddit/inference';
+import { rgbBatch } from '../../nodes/eval/ddit-model';
 import { generateEvalSet } from '../../nodes/eval/generate-eval-set';
 import { readSamplerSettings } from '../../nodes/eval/sampler-settings';
 import { renderScene } from '../../nodes/data/shapes/render';
@@ -88,9 +89,7 @@ async function main(): Promise<void> {
   const per = 32;
   for (let s = 0; s < items.length; s += per) {
     const chunk = items.slice(s, s + per);
-    const data = new Float32Array(chunk.length * 32 * 32 * 3);
-    chunk.forEach(({ it }, k) => data.set(renderScene(it.scene, { width: 32 }).data, k * 32 * 32 * 3));
-    const x = tf.tensor4d(data, [chunk.length, 32, 32, 3]);
+    const x = rgbBatch(chunk.map(({ it }) => renderScene(it.scene, { width: 32 })));
     const z = await encodeRowsForText(
       'probe',
       vae,

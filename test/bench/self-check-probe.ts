@@ -9,12 +9,12 @@
  *   npx tsx test/bench/self-check-probe.ts [checkpoint] [--n 120] [--k 8] [--cfg2 3]
  */
 import * as path from 'path';
-import { initRuntime, tf } from '../../server/runtime';
+import { initRuntime } from '../../server/runtime';
 import { deriveSeed } from '../../server/runtime/nn/random';
 import { loadCheckpoint } from '../../nodes/ddit/checkpoint';
 import { inferenceModel } from '../../nodes/ddit/inference';
 import { T2I_CATEGORIES, type T2ICategory } from '../../nodes/eval/eval-set';
-import { dditEvalModel } from '../../nodes/eval/ddit-model';
+import { dditEvalModel, rgbBatch } from '../../nodes/eval/ddit-model';
 import { generateEvalSet } from '../../nodes/eval/generate-eval-set';
 import { judgeImage } from '../../nodes/eval/judge';
 import { readSamplerSettings } from '../../nodes/eval/sampler-settings';
@@ -76,10 +76,7 @@ async function main(): Promise<void> {
     ];
     const images = ctx.map((_, k) => (k % 2 === 0 ? a[k / 2] : b[(k - 1) / 2]));
     pass.push(images.map((img) => scoreT2I(item.require, judgeImage(img)).pass));
-    const { width, height } = images[0];
-    const data = new Float32Array(K * width * height * 3);
-    images.forEach((img, k) => data.set(img.data, k * width * height * 3));
-    const x = tf.tensor4d(data, [K, height, width, 3]);
+    const x = rgbBatch(images);
     const plan = PROMPT_READERS[check.reader](item.prompt);
     const res = await selfCheck({
       ...parts,

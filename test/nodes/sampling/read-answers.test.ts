@@ -6,6 +6,7 @@ import type { ApiPrompt, EngineEvent } from '../../../server/engine';
 import { tf } from '../../../server/runtime/tf';
 import { inferenceModel } from '../../../nodes/ddit/inference';
 import { renderScene } from '../../../nodes/data/shapes/render';
+import { rgbBatch } from '../../../nodes/eval/ddit-model';
 import type { Scene } from '../../../nodes/data/shapes/world';
 import { infillRow, readRows } from '../../../nodes/sampling/infill-reading';
 import { QUESTION_READERS } from '../../../nodes/sampling/question-readers';
@@ -32,11 +33,7 @@ const reader = () => ({
 });
 
 async function latents(scenes: Scene[]): Promise<tf.Tensor4D> {
-  const renders = scenes.map((s) => renderScene(s));
-  const { width, height } = renders[0];
-  const data = new Float32Array(renders.length * width * height * 3);
-  renders.forEach((r, i) => data.set(r.data, i * width * height * 3));
-  const x = tf.tensor4d(data, [renders.length, height, width, 3]);
+  const x = rgbBatch(scenes.map((s) => renderScene(s)));
   try {
     return await encodeRowsForText(
       'test',

@@ -6,6 +6,7 @@ import type { ApiPrompt } from '../../../server/engine';
 import { tf } from '../../../server/runtime/tf';
 import { inferenceModel } from '../../../nodes/ddit/inference';
 import { renderScene } from '../../../nodes/data/shapes/render';
+import { rgbBatch } from '../../../nodes/eval/ddit-model';
 import type { Scene } from '../../../nodes/data/shapes/world';
 import { PROMPT_READERS } from '../../../nodes/sampling/prompt-readers';
 import { bestOfEach, selfCheck, type SelfCheckSettings } from '../../../nodes/sampling/self-check';
@@ -18,11 +19,7 @@ const obj = shapeObject;
 const scene = sceneOf;
 
 function images(scenes: Scene[]): tf.Tensor4D {
-  const renders = scenes.map((s) => renderScene(s));
-  const { width, height } = renders[0];
-  const data = new Float32Array(renders.length * width * height * 3);
-  renders.forEach((r, i) => data.set(r.data, i * width * height * 3));
-  return tf.tensor4d(data, [renders.length, height, width, 3]);
+  return rgbBatch(scenes.map((s) => renderScene(s)));
 }
 
 const settings: SelfCheckSettings = {
